@@ -1,0 +1,53 @@
+"""Likelihood metrics of the synthetic experiment.
+
+- NLL_oracle (SeqGAN's main metric): sample sequences from the generator, score them with the oracle,
+  report the mean per-token negative log-likelihood in nats. Lower is better; the oracle's own samples
+  reach the floor (about 5.75 for the reference oracle).
+- NLL_test: the generator's mean per-token NLL on held-out sequences (e.g. fresh oracle samples).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..generator import Generator
+
+
+@torch.no_grad()
+def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 256) -> float:
+    """Mean per-token NLL (nats) of ``seqs [N, T]`` under ``model``, computed in batches.
+
+    Every batch holds the same number of tokens per row, so the mean over all tokens equals the
+    token-weighted mean of the batch means.
+    """
+    if seqs.numel() == 0:
+        raise ValueError("no sequences to score")
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for lo in range(0, seqs.shape[0], batch_size):
+        chunk = seqs[lo : lo + batch_size].to(model.device)
+        total += -model.log_probs(chunk).double().sum().item()
+    model.train(was_training)
+    return total / seqs.numel()
+
+
+@torch.no_grad()
+def nll_oracle(
+    generator: Generator,
+    oracle: Generator,
+    n_samples: int = 9984,
+    batch_size: int = 256,
+    rng: torch.Generator | None = None,
+) -> float:
+    """Sample ``n_samples`` sequences from ``generator`` (temperature 1) and return the oracle's mean NLL."""
+    was_training = generator.training
+    generator.eval()
+    samples = generator.sample(n_samples, generator=rng, batch_size=batch_size)
+    generator.train(was_training)
+    return sequence_nll(oracle, samples, batch_size)
+
+
+def nll_test(generator: Generator, test_seqs: torch.Tensor, batch_size: int = 256) -> float:
+    """The generator's mean per-token NLL on held-out sequences ``test_seqs [N, T]``."""
+    return sequence_nll(generator, test_seqs, batch_size)

@@ -1,0 +1,1 @@
+"""Training: the shared MLE pretraining stage and the adversarial variants built on it."""
