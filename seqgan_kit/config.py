@@ -110,6 +110,11 @@ class SeqGANConfig:
     """Generated negatives per discriminator round (as many as the positives)."""
     eval_every: int = 5
     checkpoint_every: int = 5
+    generator_init: str = ""
+    """A checkpoint (file or run directory) whose generator replaces MLE pretraining (e.g. a finished
+    ``synthetic_mle`` run's ``generator_mle.safetensors``). Empty: pretrain here."""
+    discriminator_init: str = ""
+    """A checkpoint holding discriminator weights; skips discriminator pretraining. Empty: pretrain here."""
 
 
 @dataclass

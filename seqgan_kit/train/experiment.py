@@ -49,6 +49,8 @@ class Experiment:
         ).to(device)
         self.modules: dict[str, nn.Module] = {"generator": self.generator}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.state: dict[str, Any] = {}
+        """Small JSON-serialisable values a phase carries between units (checkpointed)."""
         self._clock = time.perf_counter()
 
     # ------------------------------------------------------------------ logging
@@ -83,6 +85,7 @@ class Experiment:
             "elapsed_s": time.perf_counter() - self._clock,
             "modules": {n: m.config() for n, m in self.modules.items() if hasattr(m, "config")},
             "optimizer_groups": groups,
+            "state": self.state,
         }
         save_checkpoint(self.run_dir.checkpoint, tensors, meta)
 
@@ -107,6 +110,7 @@ class Experiment:
             if name in meta["optimizer_groups"]:
                 load_optimizer(name, opt, tensors, meta["optimizer_groups"][name])
         restore_rng(tensors)
+        self.state = dict(meta.get("state", {}))
         self.run_dir.truncate_metrics(meta["metrics_records"])
         self._clock = time.perf_counter() - float(meta.get("elapsed_s", 0.0))
         return meta["phase"], int(meta["units_done"])

@@ -57,6 +57,8 @@ def pretrain_generator(exp: Experiment, start_epoch: int) -> None:
     """Run MLE epochs ``start_epoch + 1 .. cfg.mle.epochs``, evaluating and checkpointing on schedule."""
     cfg = exp.cfg.mle
     optimizer = exp.optimizers["generator_mle"]
+    if exp.cfg.algorithm != "mle" and exp.cfg.seqgan.generator_init:
+        return  # the generator was loaded from an MLE checkpoint (seqgan.generator_init)
     if start_epoch == 0:
         exp.log(PHASE, "epoch", 0, cfg.epochs, exp.evaluate())
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
