@@ -55,7 +55,7 @@ def main() -> None:
     print(f"{'sampler':<14}{'ms/call':>10}{'vs fastest':>12}")
     for m, ms in sorted(step.items(), key=lambda kv: kv[1]):
         print(f"{m:<14}{ms:>10.1f}{ms / step[best]:>11.2f}x")
-    print("\nGenerator.sample(9984) at V=%d, emb/hidden 32, T=20 (median of 3)" % args.vocab)
+    print(f"\nGenerator.sample(9984) at V={args.vocab}, emb/hidden 32, T=20 (median of 3)")
     print(f"{'sampler':<14}{'ms':>10}{'vs fastest':>12}")
     fbest = min(full.values())
     for m, ms in sorted(full.items(), key=lambda kv: kv[1]):
