@@ -88,12 +88,14 @@ def test_resume_in_the_adversarial_phase_matches_an_uninterrupted_run(seqgan_run
 
 def test_start_from_an_mle_checkpoint_and_reject_a_foreign_discriminator(seqgan_run, tmp_path):
     run = tmp_path / "from_mle"
-    train(RECIPE, SEQGAN + [f"seqgan.generator_init={seqgan_run / 'generator_mle.safetensors'}"],
-          run_dir=str(run))
+    train(RECIPE, SEQGAN + [f"seqgan.generator_init={seqgan_run / 'generator_mle.safetensors'}",
+                            "seqgan.iterations=1"], run_dir=str(run))
     assert records(run)[0]["phase"] == "pretrain_d"  # MLE skipped
 
     other = tmp_path / "other_vocab"
-    train(RECIPE, SEQGAN + ["oracle.vocab_size=30", "seqgan.iterations=1"], run_dir=str(other))
+    # Only its discriminator checkpoint is needed: no MLE epochs, one D round, no adversarial iteration.
+    train(RECIPE, SEQGAN + ["oracle.vocab_size=30", "mle.epochs=0", "seqgan.d_pretrain_rounds=1",
+                            "seqgan.iterations=0"], run_dir=str(other))
     with pytest.raises(UserError, match="another vocabulary"):
         train(RECIPE, SEQGAN + [f"seqgan.discriminator_init={other}"], run_dir=str(tmp_path / "bad"))
 
