@@ -22,22 +22,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _load_generator(path_arg: str):
     """A generator from a checkpoint file, or from a run directory's latest checkpoint."""
-    from .checkpoint import load_checkpoint, load_module
-    from .generator import Generator
-    from .rundir import CHECKPOINT
+    from .textmodel import load_generator
 
-    path = Path(path_arg)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    tensors, meta = load_checkpoint(path)
-    try:
-        kwargs = meta["modules"]["generator"]
-        gen = Generator(**kwargs)
-    except (KeyError, TypeError):
-        raise UserError(f"{path}: checkpoint holds no generator description") from None
-    load_module("generator", gen, tensors, path)
-    gen.eval()
-    return gen
+    return load_generator(path_arg)[0]
+
+
+def _is_text_run(path: Path) -> bool:
+    """Does ``path`` (a run directory or a checkpoint file inside one) belong to a text run?"""
+    config = (path if path.is_dir() else path.parent) / "config.toml"
+    if not config.is_file():
+        return False
+    from .textmodel import run_config
+
+    return run_config(config.parent).task == "text"
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -49,6 +46,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"-n must be positive, got {args.n}")
     if args.temperature < 0:
         raise UserError(f"--temperature must be >= 0, got {args.temperature}")
+    path = Path(args.checkpoint)
+    if _is_text_run(path) and not args.ids:
+        from .textmodel import TextModel
+
+        texts = TextModel.load(path).sample_text(args.n, args.temperature, args.seed)
+        out = "".join(t + "\n" for t in texts)
+        if args.out:
+            Path(args.out).write_text(out, encoding="utf-8")
+        else:
+            sys.stdout.write(out)
+        return 0
     gen = _load_generator(args.checkpoint)
     rng = torch.Generator().manual_seed(args.seed)
     seqs = gen.sample(args.n, temperature=args.temperature, generator=rng)
@@ -112,15 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("sample", help="sample token-id sequences from a checkpoint or run directory")
-    p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
-    p.add_argument("-n", type=int, default=9984, help="number of sequences (default 9984)")
+    p = sub.add_parser("sample", help="sample from a run directory (text runs print detokenized text, one "
+                                      "sample per line; synthetic runs print token ids)")
+    p.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("-n", type=int, default=9984, help="number of samples (default 9984)")
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = greedy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write to this file instead of stdout")
+    p.add_argument("--ids", action="store_true", help="text runs: print token ids instead of text")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("eval", help="metrics: nll-oracle, nll-test, bleu, self-bleu")
+    p = sub.add_parser("eval", help="metrics: nll-oracle, nll-test, bleu, self-bleu, sweep")
     ev = p.add_subparsers(dest="metric", metavar="METRIC", required=True)
 
     q = ev.add_parser("nll-oracle", help="mean per-token NLL of a token-id file under an oracle")

@@ -46,6 +46,57 @@ class OracleConfig:
 
 
 @dataclass
+class DataConfig:
+    """A real-text corpus (``task = "text"``): where the lines come from and how they become token ids.
+
+    A corpus card (``corpora/<name>.toml``) fills these fields; keys set in the recipe's ``[data]`` table and
+    ``--set data.KEY=...`` override the card. Any UTF-8 file with one example per line works without a card.
+    """
+
+    card: str = ""
+    """Corpus card (TOML) whose keys fill this table; a relative path is resolved against the recipe's folder."""
+    name: str = ""
+    """Corpus name (recorded with the vocabulary; sampling refuses a checkpoint of another corpus)."""
+    language: str = ""
+    """Informational: e.g. ``zh-Hans``, ``zh-Hant``, ``en``."""
+    dir: str = ""
+    """Folder holding the split files. Empty: ``train``/``test`` are paths on their own."""
+    train: str = "train.txt"
+    test: str = "test.txt"
+    """Held-out examples: NLL_test and the BLEU references. Empty: hold out ``test_fraction`` of train."""
+    test_fraction: float = 0.1
+    """Share of the training lines held out (seeded) when ``test`` is empty."""
+    hf_dataset: str = ""
+    """A Hugging Face ``datasets`` id or local dataset folder; replaces ``dir``/``train``/``test``."""
+    hf_config: str = ""
+    hf_train_split: str = "train"
+    hf_test_split: str = "test"
+    text_field: str = "text"
+    """Column holding the text in a ``datasets`` dataset."""
+    segment: str = "line"
+    """``line``: one example per line. ``sentence``: split each line into sentences (speeches)."""
+    lowercase: bool = False
+    tokenizer: str = "char"
+    """``char`` (Chinese: every non-space character, punctuation included), ``whitespace`` (pre-tokenized
+    text) or ``sentencepiece`` (raw text; a model is trained on the training split, kept in the run dir)."""
+    spm_vocab_size: int = 4000
+    spm_model_type: str = "unigram"
+    spm_model: str = ""
+    """An existing sentencepiece ``.model`` to use instead of training one."""
+    max_len: int = 24
+    """Tokens per example before EOS. Longer examples are truncated (counted and reported)."""
+    min_freq: int = 1
+    """Tokens seen fewer times in the training split map to UNK."""
+    max_vocab: int = 0
+    """Keep at most this many tokens (most frequent first), besides PAD/BOS/EOS/UNK. 0: no limit."""
+    max_train: int = 0
+    """Use at most this many training examples (0: all)."""
+    eval_tokenizer: str = ""
+    """How BLEU splits detokenized text: ``char``, ``whitespace`` or ``treebank``. Empty: the model's tokens."""
+    bleu_orders: list[int] = field(default_factory=lambda: [2])
+
+
+@dataclass
 class GeneratorConfig:
     """The LSTM generator (paper: emb 32, hidden 32, every parameter ~ N(0, 0.1))."""
 
@@ -107,7 +158,8 @@ class SeqGANConfig:
     rollout_max_batch: int = 65536
     """Bound on rows sampled at once in the batched rollout (memory knob)."""
     n_negative: int = 9984
-    """Generated negatives per discriminator round (as many as the positives)."""
+    """Generated negatives per discriminator round. When the training set is larger, each round also draws
+    this many random positives from it (balanced classes); otherwise every training sequence is a positive."""
     eval_every: int = 5
     checkpoint_every: int = 5
     generator_init: str = ""
@@ -125,6 +177,10 @@ class EvalConfig:
     """Generator samples scored by the oracle for NLL_oracle (the original: 9,984)."""
     batch_size: int = 256
     """Rows per sampling/scoring chunk (small chunks keep the [rows, T, V] logits cache-friendly)."""
+    bleu_samples: int = 500
+    """Text task: generated samples scored with BLEU against the test split at every evaluation (0: none)."""
+    bleu_references: int = 2000
+    """Text task: test examples used as BLEU references during training (0: all)."""
 
 
 @dataclass
@@ -132,23 +188,53 @@ class ExperimentConfig:
     """One experiment: what to train, how, and where it runs."""
 
     name: str = "experiment"
+    task: str = "synthetic"
+    """``synthetic`` (an oracle LSTM makes the data, ``[oracle]``) or ``text`` (a corpus, ``[data]``)."""
     algorithm: str = "mle"
     """``mle`` (pretraining only) or ``seqgan``."""
     seed: int = 0
     device: str = "auto"
     """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
     oracle: OracleConfig = field(default_factory=OracleConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     mle: MLEConfig = field(default_factory=MLEConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     seqgan: SeqGANConfig = field(default_factory=SeqGANConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    @property
+    def seq_len(self) -> int:
+        """Tokens per training sequence: the oracle's length, or a text example's ``max_len`` plus EOS."""
+        return self.oracle.seq_len if self.task == "synthetic" else self.data.max_len + 1
+
     def validate(self) -> None:
         """Cross-field checks; raises UserError naming the key."""
-        algorithms = ("mle", "seqgan")
-        if self.algorithm not in algorithms:
-            raise UserError(f"algorithm: expected one of {', '.join(algorithms)}, got {self.algorithm!r}")
+        choices = {
+            "task": (self.task, ("synthetic", "text")),
+            "algorithm": (self.algorithm, ("mle", "seqgan")),
+            "data.tokenizer": (self.data.tokenizer, ("char", "whitespace", "sentencepiece")),
+            "data.segment": (self.data.segment, ("line", "sentence")),
+            "data.spm_model_type": (self.data.spm_model_type, ("unigram", "bpe", "char", "word")),
+            "data.eval_tokenizer": (self.data.eval_tokenizer, ("", "char", "whitespace", "treebank")),
+        }
+        for key, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise UserError(f"{key}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
+        if self.task == "text":
+            data = self.data
+            for key, value in {"data.max_len": data.max_len, "data.min_freq": data.min_freq,
+                               "data.spm_vocab_size": data.spm_vocab_size}.items():
+                if value <= 0:
+                    raise UserError(f"{key}: must be positive, got {value}")
+            if data.max_vocab < 0 or data.max_train < 0:
+                raise UserError("data.max_vocab and data.max_train must be >= 0 (0 = no limit)")
+            if not 0 < data.test_fraction < 1:
+                raise UserError(f"data.test_fraction: must lie in (0, 1), got {data.test_fraction}")
+            if not data.bleu_orders or not all(1 <= n <= 5 for n in data.bleu_orders):
+                raise UserError(f"data.bleu_orders: expected orders in 1..5, got {data.bleu_orders}")
+            if self.eval.bleu_samples == 1:
+                raise UserError("eval.bleu_samples: 0 (off) or at least 2 (Self-BLEU needs two samples)")
         positive = {
             "oracle.vocab_size": self.oracle.vocab_size,
             "oracle.seq_len": self.oracle.seq_len,
@@ -178,9 +264,10 @@ class ExperimentConfig:
         if len(d.filter_sizes) != len(d.num_filters):
             raise UserError(f"discriminator.filter_sizes and discriminator.num_filters differ in length "
                             f"({len(d.filter_sizes)} vs {len(d.num_filters)})")
-        if self.algorithm == "seqgan" and max(d.filter_sizes, default=0) > self.oracle.seq_len:
+        if self.algorithm == "seqgan" and max(d.filter_sizes, default=0) > self.seq_len:
+            where = "oracle.seq_len" if self.task == "synthetic" else "data.max_len + 1 (EOS)"
             raise UserError(f"discriminator.filter_sizes: filter of width {max(d.filter_sizes)} exceeds the "
-                            f"sequence length {self.oracle.seq_len}")
+                            f"sequence length {self.seq_len} ({where})")
         if not 0 < d.dropout_keep <= 1:
             raise UserError(f"discriminator.dropout_keep: must lie in (0, 1], got {d.dropout_keep}")
         if not 0 <= self.seqgan.rollout_ema < 1:
@@ -283,11 +370,59 @@ def _field_type_at(cfg: ExperimentConfig, key: str) -> Any:
     return tp
 
 
-def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
-    """Build and validate a config from a recipe dict plus ``key=value`` override strings."""
+def load_card(path: str | Path) -> dict[str, Any]:
+    """A corpus card: a TOML table of :class:`DataConfig` keys (checked here, so errors name the card)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"corpus card not found: {path}")
+    try:
+        card = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"corpus card {path} is not valid UTF-8 TOML: {exc}") from None
+    card.pop("card", None)
+    known = _field_types(DataConfig)
+    notes = {k for k in card if k not in known and k in CARD_NOTES}
+    unknown = sorted(k for k in card if k not in known and k not in notes)
+    if unknown:
+        raise UserError(f"corpus card {path}: unknown key '{unknown[0]}' (known keys: {', '.join(sorted(known))})")
+    return {k: v for k, v in card.items() if k not in notes}
+
+
+CARD_NOTES = ("description", "source", "license", "split", "notes", "size")
+"""Informational card keys (documentation for people), accepted and ignored by the loader."""
+
+
+def _with_card(data: dict[str, Any], overrides: list[str], base: Path | None) -> dict[str, Any]:
+    """Merge the corpus card named by ``data.card`` (or ``--set data.card=...``) under the recipe's keys."""
+    card = (data.get("data") or {}).get("card", "")
+    for text in overrides:
+        key, value = parse_override(text)
+        if key == "data.card":
+            card = text.split("=", 1)[1].strip()
+    if not card:
+        return data
+    path = Path(card)
+    if not path.is_absolute() and base is not None and not path.exists():
+        path = base / path
+    merged = {**load_card(path), **(data.get("data") or {})}
+    merged["card"] = str(path)
+    return {**data, "data": merged}
+
+
+def build_config(data: dict[str, Any], overrides: list[str] | None = None,
+                 base: Path | None = None, merge_card: bool = True) -> ExperimentConfig:
+    """Build and validate a config from a recipe dict plus ``key=value`` override strings.
+
+    A corpus card named by ``data.card`` fills the ``[data]`` keys the recipe does not set (a relative card
+    path is tried as given, then against ``base``, the recipe's folder). ``merge_card=False`` for a run
+    directory's resolved config, which already holds the card's values.
+    """
+    overrides = overrides or []
+    if merge_card:
+        data = _with_card(data, overrides, base)
     cfg = ExperimentConfig()
     _apply(cfg, data)
-    for text in overrides or []:
+    for text in overrides:
         key, value = parse_override(text)
         if _field_type_at(cfg, key) is str and not isinstance(value, str):
             value = text.split("=", 1)[1].strip()  # a path like "1e3" that parsed as TOML stays a string
@@ -307,7 +442,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Experim
         raise UserError(f"recipe {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"recipe {path} is not valid TOML: {exc}") from None
-    return build_config(data, overrides)
+    return build_config(data, overrides, base=path.parent)
 
 
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:

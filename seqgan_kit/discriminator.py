@@ -22,6 +22,11 @@ Implementation notes:
 - Initialisation follows the reference: conv and output weights truncated normal (std 0.1, cut at 2 std),
   their biases 0.1; highway weights Xavier-uniform (TF's default initializer), highway biases 0.
 - :meth:`loss` adds the reference's L2 term on the output layer only: ``l2_reg * (sum(W^2)/2 + sum(b^2)/2)``.
+- Variable-length text (``pad_token`` set): a sequence of ``L`` tokens (up to and including EOS) is scored
+  as if it stood alone, zero-padded to the filter width: the PAD embedding is fixed at zero, and only the
+  windows that lie inside the sequence count in the max-pooling (starts ``0 .. L-k``), or, for a sequence
+  shorter than the filter, the single window at start 0. So a sequence gets the same score whatever padding
+  follows it.
 """
 
 from __future__ import annotations
@@ -52,10 +57,15 @@ class Discriminator(nn.Module):
         num_filters: feature maps per width (same length as ``filter_sizes``).
         dropout_keep: keep probability of the dropout before the output layer (training mode only).
         l2_reg: weight of the L2 penalty on the output layer in :meth:`loss`.
+        pad_token: the padding id of variable-length text (masked, see the module docstring); None for the
+            fixed-length synthetic task.
     """
 
     HIGHWAY_GATE_OFFSET = 0.0
     """Constant added to the highway gate pre-activation (the reference passes 0)."""
+
+    TOKENS_PER_CHUNK = 4096
+    """Default :meth:`prob_real` chunk, in tokens (rows x T): a CPU cache knob that changes no result."""
 
     def __init__(
         self,
@@ -66,6 +76,7 @@ class Discriminator(nn.Module):
         num_filters: Sequence[int] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160),
         dropout_keep: float = 0.75,
         l2_reg: float = 0.2,
+        pad_token: int | None = None,
     ) -> None:
         super().__init__()
         filter_sizes = [int(k) for k in filter_sizes]
@@ -94,9 +105,12 @@ class Discriminator(nn.Module):
         self.num_filters = num_filters
         self.dropout_keep = float(dropout_keep)
         self.l2_reg = float(l2_reg)
+        if pad_token is not None and not 0 <= pad_token < vocab_size:
+            raise UserError(f"discriminator: pad_token {pad_token} outside the vocabulary of size {vocab_size}")
+        self.pad_token = pad_token
         self.num_features = sum(num_filters)
         d = self.num_features
-        self.embedding = nn.Embedding(vocab_size, emb_dim)
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_token)
         self.convs = nn.ModuleList(
             [nn.Linear(k * emb_dim, f) for k, f in zip(filter_sizes, num_filters, strict=True)]
         )
@@ -107,10 +121,11 @@ class Discriminator(nn.Module):
         self.reset_parameters()
 
     @classmethod
-    def from_config(cls, cfg: DiscriminatorConfig, vocab_size: int, seq_len: int) -> Discriminator:
+    def from_config(cls, cfg: DiscriminatorConfig, vocab_size: int, seq_len: int,
+                    pad_token: int | None = None) -> Discriminator:
         """Build from the ``[discriminator]`` recipe table (UserError on an inconsistent config)."""
         return cls(vocab_size, seq_len, cfg.emb_dim, cfg.filter_sizes, cfg.num_filters, cfg.dropout_keep,
-                   cfg.l2_reg)
+                   cfg.l2_reg, pad_token)
 
     def config(self) -> dict:
         """Constructor arguments, enough to rebuild the module (stored in checkpoints)."""
@@ -122,6 +137,7 @@ class Discriminator(nn.Module):
             "num_filters": list(self.num_filters),
             "dropout_keep": self.dropout_keep,
             "l2_reg": self.l2_reg,
+            "pad_token": self.pad_token,
         }
 
     def reset_parameters(self) -> None:
@@ -129,6 +145,8 @@ class Discriminator(nn.Module):
         d = self.num_features
         with torch.no_grad():
             nn.init.uniform_(self.embedding.weight, -1.0, 1.0)
+            if self.pad_token is not None:
+                self.embedding.weight[self.pad_token].zero_()
             for conv in self.convs:
                 _truncated_normal_(conv.weight, 0.1)
                 conv.bias.fill_(0.1)
@@ -159,6 +177,7 @@ class Discriminator(nn.Module):
         b, t = seqs.shape
         e = self.emb_dim
         emb = self.embedding(seqs)  # [B, T, E]
+        lengths = None if self.pad_token is None else (seqs != self.pad_token).sum(dim=1)  # [B]
         pooled = []
         for k, conv in zip(self.filter_sizes, self.convs, strict=True):
             p = t - k + 1  # valid window positions
@@ -166,6 +185,9 @@ class Discriminator(nn.Module):
             # [B, P, k, E] -> [B*P, k*E] (copy): row (b, p), columns (offset, e)
             windows = windows.transpose(2, 3).reshape(b * p, k * e)
             maps = conv(windows).view(b, p, -1)  # [B*P, F_k] -> [B, P, F_k]
+            if lengths is not None:  # only windows inside the sequence count (start 0 always)
+                outside = torch.arange(p, device=seqs.device) > (lengths - k).clamp(min=0)[:, None]  # [B, P]
+                maps = maps.masked_fill(outside[:, :, None], float("-inf"))
             pooled.append(maps.amax(dim=1))  # [B, F_k]
         x = torch.cat(pooled, dim=1).relu_()  # [B, D]
         d = self.num_features
@@ -179,15 +201,18 @@ class Discriminator(nn.Module):
         return self.out(self.dropout(self.features(seqs)))
 
     @torch.no_grad()
-    def prob_real(self, seqs: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    def prob_real(self, seqs: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         """Probability that each sequence is real: ``seqs [B, T]`` -> ``[B]`` in [0, 1].
 
         Always computed without dropout and without autograd (an eval-mode pass; the previous mode is
-        restored). Rows are processed in chunks of ``batch_size`` (bounds memory; on CPU 64-256 rows measured
-        ~15% faster per row than 1024, cache effects). The result is on the module's device. This is the
-        reward function of the SeqGAN rollout.
+        restored). Rows are processed in chunks of ``batch_size``, by default ``TOKENS_PER_CHUNK // T`` rows
+        (204 at T = 20): on CPU, chunks of that size measured 10-25% faster per row than 512-1024 rows (the
+        unfolded windows stay in cache). The result is on the module's device. This is the reward function
+        of the SeqGAN rollout.
         """
         self._check_seqs(seqs)
+        if batch_size is None:
+            batch_size = max(1, self.TOKENS_PER_CHUNK // self.seq_len)
         was_training = self.training
         self.eval()
         try:

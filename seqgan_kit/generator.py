@@ -6,6 +6,11 @@ Conventions used throughout seqgan-kit:
   *not* part of the tensor: the input at position 0 is ``start_token``, at position t > 0 it is ``y[t-1]``.
 - A recurrent state is a pair ``(h, c)`` of ``[B, H]`` tensors. The state *at position t* is the one after
   consuming the inputs up to position t; ``proj(h)`` at that state gives the logits for ``y[t]``.
+- Variable-length text (``eos_token`` set): a sequence ends with its first ``eos_token``; every later position
+  holds ``pad_token``. Sampling writes PAD after EOS, the model never produces PAD or the start token (their
+  logits are -inf), and :meth:`Generator.token_mask` marks the positions up to and including EOS. A sequence
+  that reaches the maximum length without EOS is simply cut there. Without ``eos_token`` (the synthetic task)
+  every sequence has exactly ``max_len`` tokens and every position counts.
 
 The same module (loaded with other weights) is the target-LSTM oracle, see :mod:`seqgan_kit.oracle`.
 """
@@ -35,11 +40,18 @@ class Generator(nn.Module):
         max_len: int = 20,
         start_token: int = 0,
         init_std: float = 0.1,
+        eos_token: int | None = None,
+        pad_token: int = 0,
     ) -> None:
         super().__init__()
-        if not 0 <= start_token < vocab_size:
-            raise ValueError(f"start_token {start_token} outside the vocabulary of size {vocab_size}")
+        for name, token in (("start_token", start_token), ("eos_token", eos_token), ("pad_token", pad_token)):
+            if token is not None and not 0 <= token < vocab_size:
+                raise ValueError(f"{name} {token} outside the vocabulary of size {vocab_size}")
+        if eos_token is not None and len({start_token, eos_token, pad_token}) != 3:
+            raise ValueError("start_token, eos_token and pad_token must differ for variable-length text")
         self.vocab_size = vocab_size
+        self.eos_token = eos_token
+        self.pad_token = pad_token
         self.emb_dim = emb_dim
         self.hidden_dim = hidden_dim
         self.max_len = max_len
@@ -47,6 +59,11 @@ class Generator(nn.Module):
         self.embedding = nn.Embedding(vocab_size, emb_dim)
         self.lstm = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
         self.proj = nn.Linear(hidden_dim, vocab_size)
+        # -inf on tokens the model may never emit (PAD and the start token, for variable-length text).
+        banned = torch.zeros(vocab_size)
+        if eos_token is not None:
+            banned[[pad_token, start_token]] = float("-inf")
+        self.register_buffer("logit_bias", banned, persistent=False)  # [V]
         self.reset_parameters(init_std)
 
     def reset_parameters(self, std: float) -> None:
@@ -71,6 +88,8 @@ class Generator(nn.Module):
             "hidden_dim": self.hidden_dim,
             "max_len": self.max_len,
             "start_token": self.start_token,
+            "eos_token": self.eos_token,
+            "pad_token": self.pad_token,
         }
 
     # ----------------------------------------------------------------- teacher forcing
@@ -90,20 +109,43 @@ class Generator(nn.Module):
         self._check_seqs(seqs)
         emb = self.embedding(self._inputs(seqs))  # [B, T, E]
         hidden, _ = self.lstm(emb)  # [B, T, H]
-        return self.proj(hidden)  # [B, T, V]
+        return self.proj(hidden) + self.logit_bias  # [B, T, V]
+
+    @property
+    def variable_length(self) -> bool:
+        """True for text models whose sequences end at ``eos_token`` (then padded with ``pad_token``)."""
+        return self.eos_token is not None
+
+    def token_mask(self, seqs: torch.Tensor) -> torch.Tensor:
+        """Positions that belong to the sequence: ``[B, T]`` ids -> ``[B, T]`` bool (all true without EOS).
+
+        With ``eos_token`` set these are the positions up to and including the first EOS (PAD only follows
+        EOS, so this is ``seqs != pad_token``).
+        """
+        if not self.variable_length:
+            return torch.ones_like(seqs, dtype=torch.bool)
+        return seqs != self.pad_token
 
     def log_probs(self, seqs: torch.Tensor) -> torch.Tensor:
-        """Per-token log-probabilities ``log G(y_t | y_<t)``: ``[B, T]`` ids -> ``[B, T]`` floats."""
+        """Per-token log-probabilities ``log G(y_t | y_<t)``: ``[B, T]`` ids -> ``[B, T]`` floats.
+
+        Padding positions (after EOS) hold 0, so sums over a row are the sequence's log-likelihood.
+        """
         logp = torch.log_softmax(self(seqs), dim=-1)  # [B, T, V]
-        return logp.gather(-1, seqs.long().unsqueeze(-1)).squeeze(-1)  # [B, T]
+        lp = logp.gather(-1, seqs.long().unsqueeze(-1)).squeeze(-1)  # [B, T]
+        if self.variable_length:
+            lp = lp.masked_fill(~self.token_mask(seqs), 0.0)  # PAD has logit -inf: never multiply it by 0
+        return lp
 
     def nll(self, seqs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean per-token negative log-likelihood in nats (over the tokens where ``mask`` is true)."""
-        lp = self.log_probs(seqs)
-        if mask is None:
-            return -lp.mean()
-        mask = mask.to(lp.dtype)
-        return -(lp * mask).sum() / mask.sum().clamp(min=1)
+        """Mean per-token negative log-likelihood in nats over the tokens of the sequences (padding excluded)
+        and where the optional ``mask [B, T]`` is true."""
+        lp = self.log_probs(seqs)  # [B, T]
+        keep = self.token_mask(seqs)
+        if mask is not None:
+            keep = keep & mask.bool()
+        keep = keep.to(lp.dtype)
+        return -(lp * keep).sum() / keep.sum().clamp(min=1)
 
     # ----------------------------------------------------------------- incremental API
     def zero_state(self, batch: int) -> State:
@@ -121,7 +163,28 @@ class Generator(nn.Module):
 
     def logits(self, state: State) -> torch.Tensor:
         """Next-token logits ``[B, V]`` at ``state``."""
-        return self.proj(state[0])
+        return self.proj(state[0]) + self.logit_bias
+
+    def finish(self, tokens: torch.Tensor, done: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Apply the end-of-sequence rule to freshly sampled ``tokens [B]``.
+
+        ``done [B]`` bool marks rows that already emitted EOS: their token becomes PAD. Returns the tokens and
+        the updated ``done`` (``None`` in, ``None`` out, for fixed-length models).
+        """
+        if done is None or not self.variable_length:
+            return tokens, done
+        tokens = tokens.masked_fill(done, self.pad_token)
+        return tokens, done | (tokens == self.eos_token)
+
+    def initial_done(self, prefixes: torch.Tensor) -> torch.Tensor | None:
+        """``[B, t]`` prefixes -> ``[B]`` bool: has the prefix already ended (contains EOS)? None without EOS."""
+        if not self.variable_length:
+            return None
+        return (prefixes == self.eos_token).any(dim=1)
+
+    def initial_done_all(self, seqs: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` -> ``[B, T]`` bool: does ``seqs[:, :t+1]`` contain EOS (variable-length models only)?"""
+        return (seqs == self.eos_token).long().cummax(dim=1).values.bool()
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Feed ``tokens [B]`` and return the next-token logits ``[B, V]`` and the new state."""
@@ -157,18 +220,27 @@ class Generator(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         method: str = DEFAULT_SAMPLER,
+        done: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sample ``steps`` tokens starting from ``state`` (a state whose logits give the next token).
 
         Returns ``[B, steps]`` int64. The state after the last token is not needed, so it is not computed.
+        For variable-length models ``done [B]`` (default: all false) marks rows that have already ended;
+        rows write PAD after their EOS, and sampling stops early once every row has ended.
         """
-        out = []
+        b = state[0].shape[0]
+        if self.variable_length and done is None:
+            done = torch.zeros(b, dtype=torch.bool, device=self.device)
+        out = torch.full((b, steps), self.pad_token, dtype=torch.long, device=self.device)  # [B, steps]
         for s in range(steps):
             token = sample_categorical(self.logits(state), temperature, generator, method)  # [B]
-            out.append(token)
+            token, done = self.finish(token, done)
+            out[:, s] = token
+            if done is not None and bool(done.all()):
+                break  # the rest stays PAD
             if s + 1 < steps:
                 state = self.advance(token, state)
-        return torch.stack(out, dim=1)
+        return out
 
     @torch.no_grad()
     def sample(

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 # Metrics drawn on the curves figure, one panel each, in this order when present.
-CURVE_METRICS = ["nll_oracle", "nll_test", "train_loss", "d_loss", "d_accuracy", "mean_reward"]
+CURVE_METRICS = ["nll_oracle", "nll_test", "train_loss", *(f"bleu{n}" for n in range(1, 6)),
+                 *(f"self_bleu{n}" for n in range(1, 6)), "mean_len", "d_loss", "d_accuracy", "mean_reward"]
 
 
 def _x_axis(records: list[dict[str, Any]]) -> tuple[list[float], list[tuple[float, str]]]:

@@ -28,6 +28,11 @@ so ``completions.view(L, N, B, T)[t - 1, n, b]`` is rollout ``n`` of sequence ``
    viewed as ``[L, N, B]`` (the row order above), averaged over N and transposed to ``[B, L]``. The last
    column is ``reward_fn(seqs)``, computed once.
 
+Variable-length text: a row whose prefix already contains EOS continues with PAD only, and a row that samples
+EOS writes PAD afterwards, exactly as :meth:`Generator.generate` does. Only live rows (not yet ended) are
+sampled and advanced, and a completion of an ended prefix is the sequence itself, so its reward is the final
+reward without scoring it again. (The rewards of positions after EOS are masked out of the policy gradient.)
+
 Memory: the per-row recurrent state (``2 * R * H`` floats) and the completions (``R * T`` ids) are kept for
 all rows (5 MB at paper sizes). The large tensors -- logits ``[rows, V]`` and the discriminator's
 intermediates -- exist for at most ``max_batch`` rows at once: each step is processed in row blocks of
@@ -125,6 +130,10 @@ def rollout_completions(
     h_pre, c_pre = generator.prefix_states(seqs)  # each [B, T, H]; index t = start state of prefix length t
     h = h_pre.new_empty(rows, h_pre.shape[-1])  # [R, H]
     c = c_pre.new_empty(rows, c_pre.shape[-1])  # [R, H]
+    done = None  # [R] bool, variable-length models only: the row's sequence has ended
+    if generator.variable_length:
+        ended = generator.initial_done_all(seqs)  # [B, T]: EOS at or before position t
+        done = torch.zeros(rows, dtype=torch.bool, device=seqs.device)
     block = max_batch  # accelerators: as few, as large launches as memory allows
     if generator.device.type == "cpu":  # CPU: cache-sized blocks (see LOGITS_PER_BLOCK)
         block = max(1, min(max_batch, LOGITS_PER_BLOCK // max(1, generator.vocab_size)))
@@ -133,14 +142,37 @@ def rollout_completions(
         # The block of prefix length t = s joins: [B, H] -> [N*B, H], row n*B + b.
         h[active - nb:active] = h_pre[:, s].repeat(n, 1)
         c[active - nb:active] = c_pre[:, s].repeat(n, 1)
+        if done is not None:
+            done[active - nb:active] = ended[:, s - 1].repeat(n)  # the prefix seqs[:, :s] has ended
         for lo in range(0, active, block):
             hi = min(active, lo + block)
+            if done is not None:
+                _step_live_rows(generator, comp, h, c, done, lo, hi, s, temperature, rng, method)
+                continue
             state = (h[lo:hi], c[lo:hi])  # each [rows, H]
             tokens = sample_categorical(generator.logits(state), temperature, rng, method)  # [rows]
             comp[lo:hi, s] = tokens
             if s + 1 < t_len:  # the state after the last token is never needed
                 h[lo:hi], c[lo:hi] = generator.advance(tokens, state)
     return comp.view(lengths, n, b, t_len)  # [R, T] -> [L, N, B, T]
+
+
+def _step_live_rows(generator: Generator, comp: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+                    done: torch.Tensor, lo: int, hi: int, s: int, temperature: float,
+                    rng: torch.Generator | None, method: str) -> None:
+    """Variable-length step ``s`` for rows ``[lo, hi)``: rows that have ended get PAD; only the live rows
+    are sampled and advanced (text rollouts end long before ``T``, so this skips most of the work)."""
+    ended = done[lo:hi]  # [rows]
+    comp[lo:hi, s].masked_fill_(ended, generator.pad_token)
+    live = lo + (~ended).nonzero().squeeze(1)  # [m] absolute row ids
+    if live.numel() == 0:
+        return
+    state = (h[live], c[live])  # each [m, H]
+    tokens = sample_categorical(generator.logits(state), temperature, rng, method)  # [m]
+    comp[live, s] = tokens
+    done[live] = tokens == generator.eos_token
+    if s + 1 < comp.shape[1]:
+        h[live], c[live] = generator.advance(tokens, state)
 
 
 @torch.no_grad()
@@ -178,8 +210,16 @@ def rollout_rewards(
     rewards = final.new_empty(b, t_len)  # [B, T]
     rewards[:, t_len - 1] = final
     if lengths:
-        flat = _score(reward_fn, comp.view(lengths * n * b, t_len), max_batch)  # [L*N*B], row ((t-1)*N+n)*B+b
-        per_rollout = flat.view(lengths, n, b)  # [L, N, B]
+        flat_comp = comp.view(lengths * n * b, t_len)  # [L*N*B, T], row ((t-1)*N+n)*B+b
+        if generator.variable_length:
+            # A prefix that already holds EOS completes to the sequence itself: its reward is final[b].
+            ended = generator.initial_done_all(seqs.to(comp.device))[:, :lengths]  # [B, L]
+            per_rollout = final.view(1, 1, b).expand(lengths, n, b).clone()  # [L, N, B]
+            todo = ~ended.t().unsqueeze(1).expand(lengths, n, b)  # [L, N, B]
+            if todo.any():
+                per_rollout[todo] = _score(reward_fn, flat_comp[todo.reshape(-1)], max_batch)
+        else:
+            per_rollout = _score(reward_fn, flat_comp, max_batch).view(lengths, n, b)  # [L*N*B] -> [L, N, B]
         rewards[:, :lengths] = per_rollout.mean(dim=1).transpose(0, 1)  # [L, B] -> [B, L]
     return rewards
 
@@ -211,7 +251,8 @@ def reference_rollout_rewards(
             state = generator.initial_state(b)  # state at position 0
             for j in range(given):
                 state = generator.advance(seqs[:, j], state)  # state at position j + 1
-            rest = generator.generate(state, t_len - given, temperature, rng, method)  # [B, T - given]
+            done = generator.initial_done(seqs[:, :given])  # [B] or None
+            rest = generator.generate(state, t_len - given, temperature, rng, method, done)  # [B, T - given]
             full = torch.cat([seqs[:, :given], rest], dim=1)  # [B, T]
             rewards[:, given - 1] += reward_fn(full)
     rewards[:, : t_len - 1] /= num_rollouts

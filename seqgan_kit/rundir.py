@@ -9,7 +9,8 @@
       curves.png              learning curves (re-drawn after every evaluation)
       checkpoint.safetensors  the latest full training state (resume point)
       generator_mle.safetensors  the generator after MLE pretraining (every adversarial variant starts here)
-      data/                   the synthetic task's train/test sequences
+      generator.safetensors   the generator after adversarial training
+      tokenizer/              text runs: vocab.json (and spm.model), reused on resume and for sampling
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import os
 import platform
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 import torch
 
-from .config import ExperimentConfig, config_to_dict
+from .config import ExperimentConfig, build_config, config_to_dict
+from .errors import UserError
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
@@ -46,7 +49,7 @@ class RunDir:
         return self.path / METRICS
 
     def create(self, cfg: ExperimentConfig, device: torch.device, argv: list[str] | None) -> None:
-        (self.path / "data").mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
         self.write_text("config.toml", tomli_w.dumps(config_to_dict(cfg)))
         info = {
             "seed": cfg.seed,
@@ -60,6 +63,17 @@ class RunDir:
         }
         self.write_text("run.json", json.dumps(info, indent=2) + "\n")
         self.metrics_path.touch()
+
+    def read_config(self, overrides: list[str] | None = None) -> ExperimentConfig:
+        """The resolved config this run was started with (plus ``overrides``); UserError if not a run dir."""
+        path = self.path / "config.toml"
+        if not path.is_file():
+            raise UserError(f"{self.path} is not a run directory (no config.toml)")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path} is damaged: {exc}") from None
+        return build_config(data, overrides, merge_card=False)  # the card's values are already in it
 
     def write_text(self, name: str, text: str) -> None:
         """Write a file of the run directory atomically."""

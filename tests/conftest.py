@@ -34,3 +34,13 @@ def _seed_and_threads():
     torch.manual_seed(1234)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """Tests of thousands of tiny ops: on a shared 2-core box a 2-thread OpenMP pool makes each op wait for a
+    descheduled sibling (measured 20x slower). One thread is faster there and changes no result."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -62,8 +62,50 @@ def test_missing_and_invalid_recipe_files(tmp_path):
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
 def test_every_shipped_recipe_loads(recipe):
-    assert isinstance(load_recipe(recipe), ExperimentConfig)
+    cfg = load_recipe(recipe)
+    assert isinstance(cfg, ExperimentConfig) and cfg.name == recipe.stem
+    if cfg.task == "text":  # its card was found and merged
+        assert cfg.data.name and Path(cfg.data.card).is_file()
 
 
 def test_there_are_recipes():
     assert any(p.name == "synthetic_mle.toml" for p in RECIPES)
+
+
+# ----------------------------------------------------------------------------------------- text corpora
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_corpus_card_fills_data_keys_under_the_recipe_and_the_overrides(tmp_path):
+    cards = tmp_path / "corpora"
+    cards.mkdir()
+    write(cards / "c.toml", 'name = "c"\ntokenizer = "whitespace"\nmax_len = 30\nbleu_orders = [2, 3]\n'
+                            'description = "for people only"\nsource = "x"\n')
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    recipe = write(recipes / "r.toml", 'task = "text"\n[data]\ncard = "../corpora/c.toml"\nmax_len = 20\n')
+    cfg = load_recipe(recipe, ["data.bleu_orders=[4]"])
+    assert (cfg.data.name, cfg.data.tokenizer) == ("c", "whitespace")  # from the card
+    assert cfg.data.max_len == 20 and cfg.seq_len == 21  # the recipe beats the card; + EOS
+    assert cfg.data.bleu_orders == [4]  # --set beats both
+    assert Path(cfg.data.card) == recipes / "../corpora/c.toml"
+    no_card = load_recipe(recipe, ["data.card="])
+    assert no_card.data.tokenizer == "char" and no_card.data.card == ""  # the card is not read at all
+
+
+def test_bad_cards_and_text_settings_give_errors_naming_the_key(tmp_path):
+    card = write(tmp_path / "c.toml", 'name = "c"\nmax_lenght = 30\n')
+    with pytest.raises(UserError, match="c.toml: unknown key 'max_lenght'"):
+        build_config({"task": "text", "data": {"card": str(card)}})
+    with pytest.raises(UserError, match="corpus card not found"):
+        build_config({"task": "text", "data": {"card": str(tmp_path / "missing.toml")}})
+    with pytest.raises(UserError, match="data.tokenizer: expected one of"):
+        build_config({"task": "text", "data": {"tokenizer": "bpe"}})
+    with pytest.raises(UserError, match="task: expected one of"):
+        build_config({"task": "images"})
+    with pytest.raises(UserError, match=r"exceeds the sequence length 11 \(data.max_len \+ 1"):
+        build_config({"task": "text", "algorithm": "seqgan", "data": {"max_len": 10}})
+    with pytest.raises(UserError, match="data.bleu_orders"):
+        build_config({"task": "text", "data": {"bleu_orders": [7]}})

@@ -8,14 +8,7 @@ from seqgan_kit.config import DiscriminatorConfig
 from seqgan_kit.discriminator import Discriminator
 from seqgan_kit.errors import UserError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny ops only: one thread avoids OpenMP waits on a shared 2-core box (no result changes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**kw) -> Discriminator:

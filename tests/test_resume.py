@@ -7,7 +7,7 @@ import pytest
 from seqgan_kit.train import mle
 from seqgan_kit.train.runner import train
 
-from .tiny import RECIPE, TINY
+from .tiny import RECIPE, TINY, kill_on_call
 
 
 def metrics_without_time(run_dir):
@@ -21,19 +21,10 @@ def test_resume_after_a_kill_matches_the_uninterrupted_run(tmp_path, monkeypatch
 
     # Kill the second run in the middle of epoch 3, after epoch 2's metrics and checkpoint were written.
     killed = tmp_path / "killed"
-    real_epoch = mle.train_epoch
-    calls = {"n": 0}
-
-    def dying_epoch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(mle, "train_epoch", dying_epoch)
+    restore = kill_on_call(monkeypatch, mle, "train_epoch", 3)
     with pytest.raises(KeyboardInterrupt):
         train(RECIPE, TINY, run_dir=str(killed))
-    monkeypatch.setattr(mle, "train_epoch", real_epoch)
+    restore()
     assert [r["epoch"] for r in metrics_without_time(killed)] == [0, 1, 2]
 
     train(None, [], resume=str(killed))

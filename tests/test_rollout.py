@@ -15,15 +15,7 @@ from seqgan_kit.rollout import (
     rollout_rewards,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run thousands of tiny ops; on a shared 2-core box a 2-thread OpenMP pool makes each one
-    wait for a descheduled sibling (measured 20x slower). One thread is faster here and changes no result."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_generator(vocab: int, length: int, seed: int = 0, std: float = 0.1, dim: int = 8) -> Generator:

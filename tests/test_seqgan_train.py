@@ -11,7 +11,7 @@ from seqgan_kit.errors import UserError
 from seqgan_kit.train import seqgan
 from seqgan_kit.train.runner import train
 
-from .tiny import RECIPE, TINY
+from .tiny import RECIPE, TINY, kill_on_call
 
 SEQGAN = TINY + [
     "algorithm=seqgan",
@@ -69,19 +69,10 @@ def test_adversarial_training_changes_the_generator(seqgan_run):
 
 def test_resume_in_the_adversarial_phase_matches_an_uninterrupted_run(seqgan_run, tmp_path, monkeypatch):
     killed = tmp_path / "killed"
-    real_step = seqgan.generator_step
-    calls = {"n": 0}
-
-    def dying_step(exp):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_step(exp)
-
-    monkeypatch.setattr(seqgan, "generator_step", dying_step)
+    restore = kill_on_call(monkeypatch, seqgan, "generator_step", 3)
     with pytest.raises(KeyboardInterrupt):
         train(RECIPE, SEQGAN, run_dir=str(killed))
-    monkeypatch.setattr(seqgan, "generator_step", real_step)
+    restore()
     train(None, [], resume=str(killed))
     assert records(killed) == records(seqgan_run)
 

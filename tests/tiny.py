@@ -20,3 +20,20 @@ TINY = [
     "mle.checkpoint_every=1",
     "device=cpu",
 ]
+
+
+def kill_on_call(monkeypatch, module, name: str, n: int):
+    """Make ``module.name`` raise KeyboardInterrupt (a simulated kill) on its ``n``-th call.
+
+    Returns a function that puts the real one back."""
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, dying)
+    return lambda: monkeypatch.setattr(module, name, real)

@@ -121,3 +121,7 @@ def register(eval_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hyp", required=True, metavar="FILE", help="generated sentences, one per line")
     _add_common(p)
     p.set_defaults(func=_cmd_self_bleu)
+
+    from .sweep_cli import register_sweep
+
+    register_sweep(eval_subparsers)

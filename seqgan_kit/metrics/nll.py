@@ -17,19 +17,20 @@ from ..generator import Generator
 def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 256) -> float:
     """Mean per-token NLL (nats) of ``seqs [N, T]`` under ``model``, computed in batches.
 
-    Every batch holds the same number of tokens per row, so the mean over all tokens equals the
-    token-weighted mean of the batch means.
+    The mean is over the tokens of the sequences: for a variable-length model the padding after EOS is left
+    out (EOS itself counts), so a padded batch scores exactly like its unpadded sequences.
     """
     if seqs.numel() == 0:
         raise ValueError("no sequences to score")
     was_training = model.training
     model.eval()
-    total = 0.0
+    total, count = 0.0, 0
     for lo in range(0, seqs.shape[0], batch_size):
-        chunk = seqs[lo : lo + batch_size].to(model.device)
-        total += -model.log_probs(chunk).double().sum().item()
+        chunk = seqs[lo : lo + batch_size].to(model.device)  # [b, T]
+        total += -model.log_probs(chunk).double().sum().item()  # padding positions hold 0
+        count += int(model.token_mask(chunk).sum())
     model.train(was_training)
-    return total / seqs.numel()
+    return total / max(count, 1)
 
 
 @torch.no_grad()

@@ -8,8 +8,10 @@ written: on CPU with the same seed, a resumed run ends with the same metrics as 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +36,17 @@ from ..synthetic import SyntheticTask
 Phase = Callable[["Experiment", int], None]
 
 
+def _reuse_tokenizer(init: str, workdir: Path) -> None:
+    """A run that starts from another run's generator uses that run's vocabulary (copied once)."""
+    from ..text_task import TOKENIZER_DIR
+
+    source = Path(init)
+    source = (source if source.is_dir() else source.parent) / TOKENIZER_DIR
+    if workdir.exists() or not source.is_dir():
+        return  # resumed (already copied), or the init checkpoint has no run dir: the vocab check decides
+    shutil.copytree(source, workdir)
+
+
 class Experiment:
     """Holds everything a phase needs and writes what it produces."""
 
@@ -42,10 +55,21 @@ class Experiment:
         self.run_dir = run
         self.device = device
         torch.manual_seed(cfg.seed)
-        self.task = SyntheticTask(cfg.oracle, cfg.eval, data_seed=cfg.seed, device=device)
         g = cfg.generator
+        if cfg.task == "text":
+            from ..text_task import TOKENIZER_DIR, TextTask
+
+            workdir = run.path / TOKENIZER_DIR
+            if cfg.algorithm != "mle" and cfg.seqgan.generator_init:
+                _reuse_tokenizer(cfg.seqgan.generator_init, workdir)
+            self.task = TextTask(cfg, workdir, device)
+            specials = {"start_token": self.task.start_token, "eos_token": self.task.eos_token,
+                        "pad_token": self.task.pad_token}
+        else:
+            self.task = SyntheticTask(cfg.oracle, cfg.eval, data_seed=cfg.seed, device=device)
+            specials = {"start_token": cfg.oracle.start_token}
         self.generator = Generator(
-            self.task.vocab_size, g.emb_dim, g.hidden_dim, self.task.seq_len, cfg.oracle.start_token, g.init_std
+            self.task.vocab_size, g.emb_dim, g.hidden_dim, self.task.seq_len, init_std=g.init_std, **specials
         ).to(device)
         self.modules: dict[str, nn.Module] = {"generator": self.generator}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
@@ -84,6 +108,7 @@ class Experiment:
             "metrics_records": len(self.run_dir.read_metrics()),
             "elapsed_s": time.perf_counter() - self._clock,
             "modules": {n: m.config() for n, m in self.modules.items() if hasattr(m, "config")},
+            **self.vocab_meta(),
             "optimizer_groups": groups,
             "state": self.state,
         }
@@ -97,8 +122,16 @@ class Experiment:
         meta = {
             "config": config_to_dict(self.cfg),
             "modules": {n: self.modules[n].config() for n in names if hasattr(self.modules[n], "config")},
+            **self.vocab_meta(),
         }
         save_checkpoint(self.run_dir.path / filename, tensors, meta)
+
+    def vocab_meta(self) -> dict[str, Any]:
+        """``{"vocab": {...}}`` for text runs: which corpus and vocabulary the weights belong to."""
+        vocab = getattr(self.task, "vocab", None)
+        if vocab is None:
+            return {}
+        return {"vocab": {"corpus": self.cfg.data.name, "fingerprint": vocab.fingerprint, "size": len(vocab)}}
 
     def restore(self) -> tuple[str, int]:
         """Load the run directory's checkpoint; return ``(phase, units_done)``."""

@@ -17,9 +17,11 @@ PHASE = "pretrain_g"
 
 
 def mle_loss(generator: Generator, batch: torch.Tensor) -> torch.Tensor:
-    """Mean per-token cross-entropy of teacher-forced ``batch [B, T]``."""
+    """Mean per-token cross-entropy of teacher-forced ``batch [B, T]`` (padding after EOS left out)."""
     logits = generator(batch)  # [B, T, V]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.reshape(-1))  # [B*T, V] vs [B*T]
+    ignore = generator.pad_token if generator.variable_length else -100
+    # [B, T, V] -> [B*T, V] against [B*T]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.reshape(-1), ignore_index=ignore)
 
 
 def train_epoch(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-import tomllib
 from pathlib import Path
 
-from ..config import ExperimentConfig, build_config, load_recipe
+from ..config import load_recipe
 from ..device import resolve_device
 from ..errors import UserError
 from ..rundir import RunDir
@@ -25,17 +24,6 @@ def phases_for(exp: Experiment) -> list[tuple[str, Phase]]:
     return phases
 
 
-def _config_of_run(run: RunDir, overrides: list[str]) -> ExperimentConfig:
-    path = run.path / "config.toml"
-    if not path.is_file():
-        raise UserError(f"{run.path} is not a run directory (no config.toml)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path} is damaged: {exc}") from None
-    return build_config(data, overrides)
-
-
 def train(
     recipe: str | None,
     overrides: list[str],
@@ -46,7 +34,7 @@ def train(
     """Train from a recipe into a new run directory, or resume the run directory ``resume``."""
     if resume:
         run = RunDir(resume)
-        cfg = _config_of_run(run, overrides)
+        cfg = run.read_config(overrides)
         if recipe:
             raise UserError("give either a RECIPE or --resume RUN_DIR, not both")
     else:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..checkpoint import load_checkpoint, load_module
 from ..discriminator import Discriminator
+from ..errors import UserError
 from ..policy_gradient import policy_gradient_loss
 from ..rollout import RolloutPolicy, rollout_rewards
 from ..rundir import CHECKPOINT
@@ -29,18 +30,25 @@ PRETRAIN_D = "pretrain_d"
 ADVERSARIAL = "adversarial"
 
 
-def _load_weights(spec: str, name: str, module: torch.nn.Module) -> None:
+def _load_weights(exp: Experiment, spec: str, name: str, module: torch.nn.Module) -> None:
     path = Path(spec)
     if path.is_dir():
         path = path / CHECKPOINT
-    tensors, _ = load_checkpoint(path)
+    tensors, meta = load_checkpoint(path)
+    ours = exp.vocab_meta().get("vocab")
+    theirs = meta.get("vocab")
+    if ours and theirs and ours["fingerprint"] != theirs["fingerprint"]:
+        raise UserError(f"{path}: its {name} was trained with another vocabulary (corpus "
+                        f"{theirs.get('corpus')!r}, {theirs.get('size')} tokens) than this run's "
+                        f"({ours['corpus']!r}, {ours['size']} tokens)")
     load_module(name, module, tensors, path)
 
 
 def setup(exp: Experiment) -> list[tuple[str, Phase]]:
     """Add the discriminator, its optimizer and the adversarial generator optimizer; return the phases."""
     cfg = exp.cfg
-    disc = Discriminator.from_config(cfg.discriminator, exp.task.vocab_size, exp.task.seq_len).to(exp.device)
+    pad = exp.generator.pad_token if exp.generator.variable_length else None
+    disc = Discriminator.from_config(cfg.discriminator, exp.task.vocab_size, exp.task.seq_len, pad).to(exp.device)
     exp.modules["discriminator"] = disc
     exp.optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator.lr)
     exp.optimizers["generator_adv"] = torch.optim.Adam(exp.generator.parameters(), lr=cfg.seqgan.g_lr)
@@ -48,9 +56,9 @@ def setup(exp: Experiment) -> list[tuple[str, Phase]]:
     if exp.rollout_policy.ema is not None:
         exp.modules["rollout_policy"] = exp.rollout_policy.ema  # checkpointed with the other modules
     if cfg.seqgan.generator_init:
-        _load_weights(cfg.seqgan.generator_init, "generator", exp.generator)
+        _load_weights(exp, cfg.seqgan.generator_init, "generator", exp.generator)
     if cfg.seqgan.discriminator_init:
-        _load_weights(cfg.seqgan.discriminator_init, "discriminator", disc)
+        _load_weights(exp, cfg.seqgan.discriminator_init, "discriminator", disc)
     return [(PRETRAIN_D, pretrain_discriminator), (ADVERSARIAL, adversarial)]
 
 
@@ -90,8 +98,11 @@ def _d_round(exp: Experiment, epochs: int) -> tuple[float, float]:
     s = exp.cfg.seqgan
     exp.generator.eval()
     negatives = exp.generator.sample(s.n_negative, batch_size=exp.cfg.eval.batch_size)
+    positives = exp.task.train
+    if s.n_negative < len(positives):  # balanced classes: as many fresh random positives as negatives
+        positives = positives[torch.randperm(len(positives))[: s.n_negative].to(positives.device)]
     return train_discriminator(
-        exp.modules["discriminator"], exp.optimizers["discriminator"], exp.task.train, negatives, epochs,
+        exp.modules["discriminator"], exp.optimizers["discriminator"], positives, negatives, epochs,
         exp.cfg.discriminator.batch_size,
     )
 
@@ -120,7 +131,7 @@ def generator_step(exp: Experiment) -> tuple[float, float]:
     policy = exp.rollout_policy.module
     rewards = rollout_rewards(policy, disc.prob_real, samples, s.rollout_num, max_batch=s.rollout_max_batch)
     gen.train()
-    loss = policy_gradient_loss(gen.log_probs(samples), rewards, baseline=s.baseline)
+    loss = policy_gradient_loss(gen.log_probs(samples), rewards, mask=gen.token_mask(samples), baseline=s.baseline)
     opt = exp.optimizers["generator_adv"]
     opt.zero_grad(set_to_none=True)
     loss.backward()
