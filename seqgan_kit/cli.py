@@ -37,33 +37,44 @@ def _is_text_run(path: Path) -> bool:
     return run_config(config.parent).task == "text"
 
 
+def _write_output(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temp file renamed into place); UserError if impossible."""
+    import os
+
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     import torch
-
-    from .tokens import write_token_file
 
     if args.n <= 0:
         raise UserError(f"-n must be positive, got {args.n}")
     if args.temperature < 0:
         raise UserError(f"--temperature must be >= 0, got {args.temperature}")
     path = Path(args.checkpoint)
-    if _is_text_run(path) and not args.ids:
+    if _is_text_run(path):
         from .textmodel import TextModel
 
-        texts = TextModel.load(path).sample_text(args.n, args.temperature, args.seed)
-        out = "".join(t + "\n" for t in texts)
-        if args.out:
-            Path(args.out).write_text(out, encoding="utf-8")
-        else:
-            sys.stdout.write(out)
-        return 0
-    gen = _load_generator(args.checkpoint)
-    rng = torch.Generator().manual_seed(args.seed)
-    seqs = gen.sample(args.n, temperature=args.temperature, generator=rng)
-    if args.out:
-        write_token_file(args.out, seqs)
+        model = TextModel.load(path)
+        seqs = model.sample_ids(args.n, args.temperature, args.seed)
+        lines = [" ".join(map(str, row)) for row in seqs.tolist()] if args.ids else model.decode(seqs)
     else:
-        sys.stdout.write("".join(" ".join(map(str, row)) + "\n" for row in seqs.tolist()))
+        gen = _load_generator(args.checkpoint)
+        rng = torch.Generator().manual_seed(args.seed)
+        lines = [" ".join(map(str, row)) for row in gen.sample(args.n, temperature=args.temperature,
+                                                                generator=rng).tolist()]
+    out = "".join(line + "\n" for line in lines)
+    if args.out:
+        _write_output(args.out, out)
+    else:
+        sys.stdout.write(out)
     return 0
 
 

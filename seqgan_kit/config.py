@@ -233,8 +233,11 @@ class ExperimentConfig:
                 raise UserError(f"data.test_fraction: must lie in (0, 1), got {data.test_fraction}")
             if not data.bleu_orders or not all(1 <= n <= 5 for n in data.bleu_orders):
                 raise UserError(f"data.bleu_orders: expected orders in 1..5, got {data.bleu_orders}")
-            if self.eval.bleu_samples == 1:
-                raise UserError("eval.bleu_samples: 0 (off) or at least 2 (Self-BLEU needs two samples)")
+            if self.eval.bleu_samples == 1 or self.eval.bleu_samples < 0:
+                raise UserError("eval.bleu_samples: 0 (off) or at least 2 (Self-BLEU needs two samples), got "
+                                f"{self.eval.bleu_samples}")
+            if self.eval.bleu_references < 0:
+                raise UserError(f"eval.bleu_references: must be >= 0 (0 = all), got {self.eval.bleu_references}")
         positive = {
             "oracle.vocab_size": self.oracle.vocab_size,
             "oracle.seq_len": self.oracle.seq_len,
@@ -248,6 +251,7 @@ class ExperimentConfig:
             "eval.n_samples": self.eval.n_samples,
             "eval.batch_size": self.eval.batch_size,
             "seqgan.rollout_num": self.seqgan.rollout_num,
+            "seqgan.n_negative": self.seqgan.n_negative,
             "seqgan.eval_every": self.seqgan.eval_every,
             "seqgan.checkpoint_every": self.seqgan.checkpoint_every,
             "discriminator.batch_size": self.discriminator.batch_size,
@@ -393,18 +397,27 @@ CARD_NOTES = ("description", "source", "license", "split", "notes", "size")
 
 
 def _with_card(data: dict[str, Any], overrides: list[str], base: Path | None) -> dict[str, Any]:
-    """Merge the corpus card named by ``data.card`` (or ``--set data.card=...``) under the recipe's keys."""
-    card = (data.get("data") or {}).get("card", "")
+    """Merge the corpus card named by ``data.card`` (or ``--set data.card=...``) under the recipe's keys.
+
+    A card named in the recipe is looked up relative to the recipe's folder (``base``); one given with
+    ``--set`` relative to the working directory.
+    """
+    table = data.get("data", {})
+    if not isinstance(table, dict):
+        raise UserError(f"data: expected a table [data], got {table!r}")
+    card, relative_to = table.get("card", ""), base
     for text in overrides:
         key, value = parse_override(text)
         if key == "data.card":
-            card = text.split("=", 1)[1].strip()
+            card, relative_to = (value if isinstance(value, str) else text.split("=", 1)[1].strip()), None
+    if not isinstance(card, str):
+        raise UserError(f"data.card: expected a path (a string), got {card!r}")
     if not card:
         return data
     path = Path(card)
-    if not path.is_absolute() and base is not None and not path.exists():
-        path = base / path
-    merged = {**load_card(path), **(data.get("data") or {})}
+    if not path.is_absolute() and relative_to is not None:
+        path = relative_to / path
+    merged = {**load_card(path), **table}
     merged["card"] = str(path)
     return {**data, "data": merged}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -45,12 +44,3 @@ def read_token_file(path: str | Path, vocab_size: int | None = None, seq_len: in
     if not rows:
         raise UserError(f"{path} is empty (expected one sequence of token ids per line)")
     return torch.tensor(rows, dtype=torch.long)
-
-
-def write_token_file(path: str | Path, seqs: torch.Tensor) -> None:
-    """Write ``[N, T]`` ids, one space-separated line per sequence, atomically (temp file + rename)."""
-    path = Path(path)
-    lines = "\n".join(" ".join(map(str, row)) for row in seqs.tolist())
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(lines + "\n", encoding="utf-8")
-    os.replace(tmp, path)

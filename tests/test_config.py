@@ -109,3 +109,17 @@ def test_bad_cards_and_text_settings_give_errors_naming_the_key(tmp_path):
         build_config({"task": "text", "algorithm": "seqgan", "data": {"max_len": 10}})
     with pytest.raises(UserError, match="data.bleu_orders"):
         build_config({"task": "text", "data": {"bleu_orders": [7]}})
+
+
+def test_more_bad_text_settings(tmp_path):
+    card = write(tmp_path / "c.toml", 'name = "c"\n')
+    assert build_config({"task": "text"}, [f'data.card="{card}"']).data.name == "c"  # a quoted TOML string
+    for data, overrides, message in [
+        ({"data": "x"}, [], "expected a table"),
+        ({"data": {"card": 5}}, [], "data.card: expected a path"),
+        ({"task": "text"}, ["eval.bleu_samples=-3"], "eval.bleu_samples"),
+        ({"task": "text"}, ["eval.bleu_references=-1"], "eval.bleu_references"),
+        ({}, ["seqgan.n_negative=0"], "seqgan.n_negative"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            build_config(data, overrides)

@@ -195,3 +195,16 @@ def test_missing_spm_model_and_foreign_checkpoint_give_one_line_errors(obama_run
 
     code, err, _ = cli("eval", "sweep", str(poetry_run), str(obama_run), "-n", "5")
     assert code == 2 and len(err) == 1 and "corpus" in err[0], err
+
+
+def test_ids_and_text_come_from_the_same_draws(poetry_run, tmp_path, capsys):
+    assert main(["sample", str(poetry_run), "-n", "300", "--seed", "4", "--ids"]) == 0
+    ids = [[int(t) for t in line.split()] for line in capsys.readouterr().out.splitlines()]
+    out = tmp_path / "poems.txt"
+    assert main(["sample", str(poetry_run), "-n", "300", "--seed", "4", "--out", str(out)]) == 0
+    vocab = json.loads((poetry_run / "tokenizer" / "vocab.json").read_text(encoding="utf-8"))["tokens"]
+    eos, pad = 2, 0
+    decoded = ["".join(vocab[i] for i in row if i not in (eos, pad)) for row in ids]  # PAD only follows EOS
+    assert out.read_text(encoding="utf-8").splitlines() == decoded
+    code, err, _ = cli("sample", str(poetry_run), "-n", "2", "--out", str(tmp_path / "no" / "such" / "dir.txt"))
+    assert code == 2 and len(err) == 1 and "cannot write" in err[0], err

@@ -44,7 +44,10 @@ def _reuse_tokenizer(init: str, workdir: Path) -> None:
     source = (source if source.is_dir() else source.parent) / TOKENIZER_DIR
     if workdir.exists() or not source.is_dir():
         return  # resumed (already copied), or the init checkpoint has no run dir: the vocab check decides
-    shutil.copytree(source, workdir)
+    try:
+        shutil.copytree(source, workdir)
+    except OSError as exc:
+        raise UserError(f"cannot copy the vocabulary of {source} into {workdir}: {exc}") from None
 
 
 class Experiment:

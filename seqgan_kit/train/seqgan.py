@@ -37,7 +37,10 @@ def _load_weights(exp: Experiment, spec: str, name: str, module: torch.nn.Module
     tensors, meta = load_checkpoint(path)
     ours = exp.vocab_meta().get("vocab")
     theirs = meta.get("vocab")
-    if ours and theirs and ours["fingerprint"] != theirs["fingerprint"]:
+    if ours and not theirs:
+        raise UserError(f"{path}: its {name} was not trained on text (no vocabulary recorded); this run needs "
+                        f"weights trained on {ours['corpus']!r}")
+    if ours and theirs["fingerprint"] != ours["fingerprint"]:
         raise UserError(f"{path}: its {name} was trained with another vocabulary (corpus "
                         f"{theirs.get('corpus')!r}, {theirs.get('size')} tokens) than this run's "
                         f"({ours['corpus']!r}, {ours['size']} tokens)")
@@ -138,7 +141,8 @@ def generator_step(exp: Experiment) -> tuple[float, float]:
     if s.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(gen.parameters(), s.grad_clip)
     opt.step()
-    return loss.item(), rewards.mean().item()
+    mask = gen.token_mask(samples)  # [B, T]: the reward of padding positions is not part of the mean
+    return loss.item(), (rewards * mask).sum().item() / mask.sum().clamp(min=1).item()
 
 
 def adversarial(exp: Experiment, start_iteration: int) -> None:
