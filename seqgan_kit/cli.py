@@ -32,9 +32,9 @@ def _is_text_run(path: Path) -> bool:
     config = (path if path.is_dir() else path.parent) / "config.toml"
     if not config.is_file():
         return False
-    from .textmodel import run_config
+    from .rundir import RunDir
 
-    return run_config(config.parent).task == "text"
+    return RunDir(config.parent).read_config().task == "text"
 
 
 def _write_output(path: str, text: str) -> None:

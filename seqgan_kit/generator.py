@@ -176,13 +176,7 @@ class Generator(nn.Module):
         tokens = tokens.masked_fill(done, self.pad_token)
         return tokens, done | (tokens == self.eos_token)
 
-    def initial_done(self, prefixes: torch.Tensor) -> torch.Tensor | None:
-        """``[B, t]`` prefixes -> ``[B]`` bool: has the prefix already ended (contains EOS)? None without EOS."""
-        if not self.variable_length:
-            return None
-        return (prefixes == self.eos_token).any(dim=1)
-
-    def initial_done_all(self, seqs: torch.Tensor) -> torch.Tensor:
+    def eos_seen(self, seqs: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` -> ``[B, T]`` bool: does ``seqs[:, :t+1]`` contain EOS (variable-length models only)?"""
         return (seqs == self.eos_token).long().cummax(dim=1).values.bool()
 

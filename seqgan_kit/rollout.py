@@ -132,7 +132,7 @@ def rollout_completions(
     c = c_pre.new_empty(rows, c_pre.shape[-1])  # [R, H]
     done = None  # [R] bool, variable-length models only: the row's sequence has ended
     if generator.variable_length:
-        ended = generator.initial_done_all(seqs)  # [B, T]: EOS at or before position t
+        ended = generator.eos_seen(seqs)  # [B, T]: EOS at or before position t
         done = torch.zeros(rows, dtype=torch.bool, device=seqs.device)
     block = max_batch  # accelerators: as few, as large launches as memory allows
     if generator.device.type == "cpu":  # CPU: cache-sized blocks (see LOGITS_PER_BLOCK)
@@ -213,7 +213,7 @@ def rollout_rewards(
         flat_comp = comp.view(lengths * n * b, t_len)  # [L*N*B, T], row ((t-1)*N+n)*B+b
         if generator.variable_length:
             # A prefix that already holds EOS completes to the sequence itself: its reward is final[b].
-            ended = generator.initial_done_all(seqs.to(comp.device))[:, :lengths]  # [B, L]
+            ended = generator.eos_seen(seqs.to(comp.device))[:, :lengths]  # [B, L]
             per_rollout = final.view(1, 1, b).expand(lengths, n, b).clone()  # [L, N, B]
             todo = ~ended.t().unsqueeze(1).expand(lengths, n, b)  # [L, N, B]
             if todo.any():
@@ -246,12 +246,13 @@ def reference_rollout_rewards(
     b, t_len = seqs.shape
     final = reward_fn(seqs)  # [B]
     rewards = final.new_zeros(b, t_len)  # [B, T]
+    ended = generator.eos_seen(seqs) if generator.variable_length else None  # [B, T]: EOS at or before t
     for _ in range(num_rollouts):
         for given in range(1, t_len):
             state = generator.initial_state(b)  # state at position 0
             for j in range(given):
                 state = generator.advance(seqs[:, j], state)  # state at position j + 1
-            done = generator.initial_done(seqs[:, :given])  # [B] or None
+            done = None if ended is None else ended[:, given - 1]  # [B]: the prefix seqs[:, :given] has ended
             rest = generator.generate(state, t_len - given, temperature, rng, method, done)  # [B, T - given]
             full = torch.cat([seqs[:, :given], rest], dim=1)  # [B, T]
             rewards[:, given - 1] += reward_fn(full)

@@ -49,8 +49,7 @@ class TextTask:
     def seq_len(self) -> int:
         return self.cfg.seq_len
 
-    # ------------------------------------------------------------------ text <-> tokens
-
+    # ------------------------------------------------------------------ text
     def eval_tokens(self, texts: list[str]) -> list[list[str]]:
         """How BLEU splits text: ``data.eval_tokenizer``, or the model's own tokenizer when empty."""
         return [self._split(t) for t in texts]

@@ -42,11 +42,6 @@ def load_generator(path: str | Path) -> tuple[Generator, dict, Path]:
     return gen, meta, path
 
 
-def run_config(run_dir: Path) -> ExperimentConfig:
-    """The resolved config of a run directory (UserError if it is not one)."""
-    return RunDir(run_dir).read_config()
-
-
 def eval_splitter(cfg: ExperimentConfig, tokenizer: Tokenizer) -> Callable[[str], list[str]]:
     """How BLEU splits text for this corpus: ``data.eval_tokenizer``, else the model's own tokenizer."""
     mode = cfg.data.eval_tokenizer
@@ -76,7 +71,7 @@ class TextModel:
         if not path.exists():
             raise UserError(f"not found: {path}")
         run_dir = path if path.is_dir() else path.parent
-        cfg = run_config(run_dir)
+        cfg = RunDir(run_dir).read_config()
         if cfg.task != "text":
             raise UserError(f"{run_dir} is a {cfg.task} run, not a text run: it has no tokenizer to decode with")
         tokenizer, vocab = load_text_pipeline(cfg.data, run_dir / TOKENIZER_DIR)

@@ -134,14 +134,14 @@ def generator_step(exp: Experiment) -> tuple[float, float]:
     policy = exp.rollout_policy.module
     rewards = rollout_rewards(policy, disc.prob_real, samples, s.rollout_num, max_batch=s.rollout_max_batch)
     gen.train()
-    loss = policy_gradient_loss(gen.log_probs(samples), rewards, mask=gen.token_mask(samples), baseline=s.baseline)
+    mask = gen.token_mask(samples)  # [B, T]: padding after EOS counts neither in the loss nor the mean reward
+    loss = policy_gradient_loss(gen.log_probs(samples), rewards, mask=mask, baseline=s.baseline)
     opt = exp.optimizers["generator_adv"]
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if s.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(gen.parameters(), s.grad_clip)
     opt.step()
-    mask = gen.token_mask(samples)  # [B, T]: the reward of padding positions is not part of the mean
     return loss.item(), (rewards * mask).sum().item() / mask.sum().clamp(min=1).item()
 
 
