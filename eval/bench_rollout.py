@@ -32,11 +32,11 @@ from dataclasses import dataclass
 
 import torch
 
-from seqgan_kit.config import DiscriminatorConfig
 from seqgan_kit.device import resolve_device
-from seqgan_kit.discriminator import Discriminator
-from seqgan_kit.generator import Generator
-from seqgan_kit.rollout import reference_rollout_rewards, rollout_completions, rollout_rewards
+from seqgan_kit.models.discriminator import CNNDiscriminator
+from seqgan_kit.models.discriminator import CNNDiscriminatorConfig as DiscriminatorConfig
+from seqgan_kit.models.lstm_generator import LSTMGenerator
+from seqgan_kit.rl.rollout import reference_rollout_rewards, rollout_completions, rollout_rewards
 
 
 @dataclass
@@ -85,7 +85,7 @@ def generator_flops(case: Case) -> float:
     return steps * per_step
 
 
-def discriminator_flops(disc: Discriminator, rows: int) -> float:
+def discriminator_flops(disc: CNNDiscriminator, rows: int) -> float:
     """FLOPs of scoring ``rows`` sequences: the convolutions (valid windows only) + highway + output."""
     t, e, d = disc.seq_len, disc.emb_dim, disc.num_features
     conv = sum(2 * (t - k + 1) * k * e * f for k, f in zip(disc.filter_sizes, disc.num_filters, strict=True))
@@ -99,8 +99,8 @@ def cheap_reward(seqs: torch.Tensor) -> torch.Tensor:
 
 def run_case(case: Case, device: torch.device, repeats: int, rate: float) -> dict:
     torch.manual_seed(0)
-    gen = Generator(case.vocab, case.dim, case.dim, case.length).to(device).eval()
-    disc = Discriminator.from_config(DiscriminatorConfig(), case.vocab, case.length).to(device).eval()
+    gen = LSTMGenerator(case.vocab, case.dim, case.dim, case.length).to(device).eval()
+    disc = CNNDiscriminator.from_config(DiscriminatorConfig(), case.vocab, case.length).to(device).eval()
     seqs = gen.sample(case.batch, generator=torch.Generator(device).manual_seed(1))
     rng = torch.Generator(device).manual_seed(2)
     n = case.rollouts

@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from seqgan_kit.generator import Generator
-from seqgan_kit.sampling import SAMPLERS, sample_categorical
+from seqgan_kit.models.lstm_generator import LSTMGenerator
+from seqgan_kit.models.sampling import SAMPLERS, sample_categorical
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -42,7 +42,7 @@ def main() -> None:
     logits = torch.randn(args.rows, args.vocab) * 2
     gen = torch.Generator().manual_seed(0)
     step = {m: median_ms(lambda m=m: sample_categorical(logits, 1.0, gen, m), args.repeats) for m in SAMPLERS}
-    model = Generator(args.vocab, 32, 32, 20)
+    model = LSTMGenerator(args.vocab, 32, 32, 20)
     full = {m: median_ms(lambda m=m: model.sample(9984, generator=gen, batch_size=512, method=m), 3)
             for m in SAMPLERS}
     best = min(step, key=step.get)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from seqgan_kit.config import load_recipe
+from seqgan_kit.train.recipe import load_recipe
 
 
 def main() -> None:

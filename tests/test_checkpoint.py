@@ -4,7 +4,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from seqgan_kit.checkpoint import (
+from seqgan_kit.errors import UserError
+from seqgan_kit.models.lstm_generator import LSTMGenerator
+from seqgan_kit.runs.checkpoint import (
     load_checkpoint,
     load_module,
     load_optimizer,
@@ -12,12 +14,10 @@ from seqgan_kit.checkpoint import (
     optimizer_tensors,
     save_checkpoint,
 )
-from seqgan_kit.errors import UserError
-from seqgan_kit.generator import Generator
 
 
 def test_round_trip_of_weights_optimizer_and_meta(tmp_path):
-    g = Generator(20, 4, 6, 5)
+    g = LSTMGenerator(20, 4, 6, 5)
     opt = torch.optim.Adam(g.parameters(), lr=0.01)
     loss = g.nll(torch.randint(0, 20, (3, 5)))
     loss.backward()
@@ -29,7 +29,7 @@ def test_round_trip_of_weights_optimizer_and_meta(tmp_path):
 
     tensors, meta = load_checkpoint(path)
     assert meta["epoch"] == 3
-    g2 = Generator(20, 4, 6, 5)
+    g2 = LSTMGenerator(20, 4, 6, 5)
     load_module("generator", g2, tensors, path)
     for a, b in zip(g.parameters(), g2.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -43,7 +43,7 @@ def test_round_trip_of_weights_optimizer_and_meta(tmp_path):
 
 
 def test_corrupt_truncated_and_foreign_files_are_clear_errors(tmp_path):
-    g = Generator(20, 4, 6, 5)
+    g = LSTMGenerator(20, 4, 6, 5)
     path = tmp_path / "ck.safetensors"
     save_checkpoint(path, module_tensors("generator", g), {})
     data = path.read_bytes()
@@ -62,12 +62,12 @@ def test_corrupt_truncated_and_foreign_files_are_clear_errors(tmp_path):
 
 def test_weights_of_another_vocabulary_are_refused(tmp_path):
     path = tmp_path / "ck.safetensors"
-    save_checkpoint(path, module_tensors("generator", Generator(20, 4, 6, 5)), {})
+    save_checkpoint(path, module_tensors("generator", LSTMGenerator(20, 4, 6, 5)), {})
     tensors, _ = load_checkpoint(path)
     with pytest.raises(UserError, match="another vocabulary"):
-        load_module("generator", Generator(30, 4, 6, 5), tensors, path)
+        load_module("generator", LSTMGenerator(30, 4, 6, 5), tensors, path)
     with pytest.raises(UserError, match="no discriminator weights"):
-        load_module("discriminator", Generator(20, 4, 6, 5), tensors, path)
+        load_module("discriminator", LSTMGenerator(20, 4, 6, 5), tensors, path)
 
 
 def test_metadata_is_plain_json_in_the_header(tmp_path):

@@ -61,7 +61,7 @@ def test_resume_of_a_finished_run_is_a_no_op(tiny_run, capsys):
 
 
 def run_cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "seqgan_kit.cli", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "seqgan_kit", *args], capture_output=True, text=True,
                           timeout=120)
     return proc.returncode, proc.stdout, proc.stderr
 

@@ -2,16 +2,17 @@ from pathlib import Path
 
 import pytest
 
-from seqgan_kit.config import ExperimentConfig, build_config, load_recipe, parse_override
+from seqgan_kit.config import parse_override
 from seqgan_kit.errors import UserError
+from seqgan_kit.train.recipe import ExperimentConfig, build_config, load_recipe
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
 
 
 def test_overrides_are_typed():
-    cfg = build_config({}, ["mle.lr=1e-3", "mle.epochs=7", "seqgan.baseline=true", "name=run1",
+    cfg = build_config({}, ["algorithm=seqgan", "mle.lr=1e-3", "mle.epochs=7", "seqgan.baseline=true", "name=run1",
                             "discriminator.filter_sizes=[1, 2]", "discriminator.num_filters=[4, 5]"])
-    assert cfg.mle.lr == 0.001 and cfg.mle.epochs == 7 and cfg.seqgan.baseline is True
+    assert cfg.mle.lr == 0.001 and cfg.mle.epochs == 7 and cfg.algo.baseline is True
     assert cfg.name == "run1" and cfg.discriminator.filter_sizes == [1, 2]
 
 
@@ -29,11 +30,18 @@ def test_int_given_for_float_is_widened_and_numeric_strings_stay_strings():
         ({}, ["train.lr=1e-3"], "unknown key 'train'"),
         ({}, ["mle.epochs=1.5"], "mle.epochs: expected an integer"),
         ({}, ["mle.lr=fast"], "mle.lr: expected a number"),
-        ({}, ["seqgan.baseline=1"], "seqgan.baseline: expected true or false"),
+        ({"algorithm": "seqgan"}, ["seqgan.baseline=1"], "seqgan.baseline: expected true or false"),
+        ({}, ["seqgan.baseline=true"], "unknown key 'seqgan' .the table of algorithm 'seqgan', this recipe runs 'mle'"),
+        ({}, ["mle.lr=nan"], "mle.lr: must be a finite number"),
+        ({}, ["mle.lr=-0.01"], "mle.lr: must be positive"),
+        ({}, ["generator.kind=transformer"], "generator.kind: unknown generator kind 'transformer'"),
+        ({}, ["generator.init_std=-1"], "generator.init_std: must be positive"),
+        ({}, ["runtime.threads=-1"], "runtime.threads: must be >= 0"),
+        ({}, ["mle.start_from=middle"], "mle.start_from: expected one of"),
         ({"mle": 3}, [], r"mle: expected a table \[mle\]"),
         ({}, ["mle.lr"], "--set expects key=value"),
         ({}, ["mle.batch_size=0"], "mle.batch_size: must be positive"),
-        ({}, ["algorithm=gan"], "algorithm: expected one of"),
+        ({}, ["algorithm=gan"], "algorithm: unknown algorithm 'gan' .registered: mle, seqgan"),
         ({}, ["algorithm=seqgan", "oracle.seq_len=10"], "filter of width 20 exceeds the sequence length 10"),
     ],
 )
@@ -43,8 +51,10 @@ def test_bad_config_names_the_key(data, overrides, message):
 
 
 def test_parse_override():
-    assert parse_override("a.b = 3") == ("a.b", 3)
-    assert parse_override("a=some/path.npz") == ("a", "some/path.npz")
+    key, value = parse_override("a.b = 3")
+    assert (key, value.value, value.raw) == ("a.b", 3, "3")
+    key, value = parse_override("a=some/path.npz")
+    assert (key, value.value) == ("a", "some/path.npz")
 
 
 def test_missing_and_invalid_recipe_files(tmp_path):
@@ -116,10 +126,10 @@ def test_more_bad_text_settings(tmp_path):
     assert build_config({"task": "text"}, [f'data.card="{card}"']).data.name == "c"  # a quoted TOML string
     for data, overrides, message in [
         ({"data": "x"}, [], "expected a table"),
-        ({"data": {"card": 5}}, [], "data.card: expected a path"),
+        ({"data": {"card": 5}}, [], "data.card: expected a card name or path"),
         ({"task": "text"}, ["eval.bleu_samples=-3"], "eval.bleu_samples"),
         ({"task": "text"}, ["eval.bleu_references=-1"], "eval.bleu_references"),
-        ({}, ["seqgan.n_negative=0"], "seqgan.n_negative"),
+        ({"algorithm": "seqgan"}, ["seqgan.n_negative=0"], "seqgan.n_negative"),
     ]:
         with pytest.raises(UserError, match=message):
             build_config(data, overrides)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgan_kit.config import DataConfig, build_config, load_card
-from seqgan_kit.corpus import (
+from seqgan_kit.data.cards import CARDS_DIR as CARDS  # noqa: E402
+from seqgan_kit.data.cards import DataConfig, load_card
+from seqgan_kit.data.corpus import (
     TextData,
     decode_rows,
     encode_examples,
@@ -20,8 +21,7 @@ from seqgan_kit.corpus import (
     split_sentences,
     unk_rate,
 )
-from seqgan_kit.errors import UserError
-from seqgan_kit.tokenization import (
+from seqgan_kit.data.tokenization import (
     EOS,
     PAD,
     SPECIALS,
@@ -31,10 +31,11 @@ from seqgan_kit.tokenization import (
     WhitespaceTokenizer,
     train_sentencepiece,
 )
+from seqgan_kit.errors import UserError
+from seqgan_kit.train.recipe import build_config
 from tests.conftest import require_shared
 from tests.test_tokenization import english_lines
 
-CARDS = Path(__file__).resolve().parents[1] / "corpora"
 POEMS = ["床前明月光，疑是地上霜。", "举头望明月，低头思故乡。", "春眠不觉晓，处处闻啼鸟。", "夜来风雨声，花落知多少。"]
 
 

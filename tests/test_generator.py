@@ -3,12 +3,12 @@ import math
 import pytest
 import torch
 
-from seqgan_kit.generator import Generator
+from seqgan_kit.models.lstm_generator import LSTMGenerator
 
 
-def tiny(seed: int = 0, vocab: int = 11, length: int = 6) -> Generator:
+def tiny(seed: int = 0, vocab: int = 11, length: int = 6) -> LSTMGenerator:
     torch.manual_seed(seed)
-    return Generator(vocab, emb_dim=5, hidden_dim=7, max_len=length, start_token=0, init_std=0.5)
+    return LSTMGenerator(vocab, emb_dim=5, hidden_dim=7, max_len=length, start_token=0, init_std=0.5)
 
 
 def test_forward_and_log_prob_shapes():
@@ -22,7 +22,7 @@ def test_forward_and_log_prob_shapes():
 
 def test_paper_init_is_normal_0_1_and_one_gate_bias():
     torch.manual_seed(0)
-    g = Generator(5000, 32, 32, 20)
+    g = LSTMGenerator(5000, 32, 32, 20)
     w = g.embedding.weight
     assert abs(w.mean().item()) < 0.003 and abs(w.std().item() - 0.1) < 0.002
     assert torch.count_nonzero(g.lstm.bias_hh_l0) == 0
@@ -62,7 +62,7 @@ def test_log_probs_against_a_slow_loop():
 def test_sampling_matches_the_model_distribution():
     # Length-2 sequences over 4 tokens: compare empirical joint frequencies with exp(sum log_probs).
     torch.manual_seed(3)
-    g = Generator(4, 3, 5, max_len=2, init_std=1.0)
+    g = LSTMGenerator(4, 3, 5, max_len=2, init_std=1.0)
     samples = g.sample(200_000, generator=torch.Generator().manual_seed(1))
     all_pairs = torch.cartesian_prod(torch.arange(4), torch.arange(4))  # [16, 2]
     expected = g.log_probs(all_pairs).sum(-1).exp().detach()  # [16]
@@ -99,4 +99,4 @@ def test_bad_shapes_are_rejected():
     with pytest.raises(ValueError, match="integer"):
         g(torch.zeros(2, 6))
     with pytest.raises(ValueError, match="start_token"):
-        Generator(5, start_token=5)
+        LSTMGenerator(5, start_token=5)

@@ -136,7 +136,7 @@ def test_bad_input_is_one_line_error_with_exit_2(tmp_path, capsys):
 
 def test_commands_raise_user_error_directly(tmp_path):
     # The command functions raise UserError themselves; main() is only what prints it.
-    from seqgan_kit.cli import build_parser
+    from seqgan_kit.cli.main import build_parser
 
     argv, message = bad_inputs(tmp_path)[2]
     args = build_parser().parse_args(argv)
@@ -145,7 +145,7 @@ def test_commands_raise_user_error_directly(tmp_path):
 
 
 def test_building_the_parser_imports_no_heavy_module():
-    code = ("import sys; from seqgan_kit.cli import build_parser; build_parser(); "
+    code = ("import sys; from seqgan_kit.cli.main import build_parser; build_parser(); "
             "print(sorted(m for m in ('numba', 'nltk', 'sacrebleu') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -2,13 +2,13 @@ import math
 
 import torch
 
-from seqgan_kit.generator import Generator
 from seqgan_kit.metrics.nll import nll_oracle, nll_test, sequence_nll
+from seqgan_kit.models.lstm_generator import LSTMGenerator
 
 
-def fixed_distribution_model(probs: list[float], length: int) -> Generator:
+def fixed_distribution_model(probs: list[float], length: int) -> LSTMGenerator:
     """A model whose next-token distribution is ``probs`` at every step (all weights zero, bias = log p)."""
-    g = Generator(len(probs), 2, 3, length)
+    g = LSTMGenerator(len(probs), 2, 3, length)
     with torch.no_grad():
         for p in g.parameters():
             p.zero_()
@@ -33,7 +33,7 @@ def test_uniform_generator_scores_log_vocab():
 
 
 def test_nll_oracle_samples_the_generator_and_scores_with_the_oracle():
-    # Generator always emits token 1; the oracle gives token 1 probability 0.1 -> NLL_oracle = -log 0.1.
+    # LSTMGenerator always emits token 1; the oracle gives token 1 probability 0.1 -> NLL_oracle = -log 0.1.
     gen = fixed_distribution_model([1e-9, 1 - 2e-9, 1e-9], 4)
     oracle = fixed_distribution_model([0.45, 0.1, 0.45], 4)
     assert math.isclose(nll_oracle(gen, oracle, n_samples=50, batch_size=7), -math.log(0.1), rel_tol=1e-5)

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from seqgan_kit.data.tokens import read_token_file
 from seqgan_kit.errors import UserError
 from seqgan_kit.metrics.nll import sequence_nll
-from seqgan_kit.oracle import load_oracle_npz, random_oracle
-from seqgan_kit.tokens import read_token_file
+from seqgan_kit.models.oracle import load_oracle_npz, random_oracle
 
 from .conftest import require_shared
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from seqgan_kit.generator import Generator
-from seqgan_kit.policy_gradient import policy_gradient_loss
+from seqgan_kit.models.lstm_generator import LSTMGenerator
+from seqgan_kit.rl.policy_gradient import policy_gradient_loss
 
 LOG_PROBS = [[-1.0, -2.0], [-0.5, -3.0]]
 REWARDS = [[0.5, 1.0], [0.2, 0.0]]
@@ -61,7 +61,7 @@ def test_shape_mismatch_is_rejected():
 
 def test_generator_gradient_raises_the_probability_of_rewarded_sequences():
     torch.manual_seed(0)
-    gen = Generator(6, 8, 8, 4)
+    gen = LSTMGenerator(6, 8, 8, 4)
     seqs = gen.sample(8)
     rewards = torch.zeros(8, 4)
     rewards[0] = 1.0  # only the first sequence is rewarded

@@ -5,10 +5,9 @@ import itertools
 import pytest
 import torch
 
-from seqgan_kit.discriminator import Discriminator
-from seqgan_kit.errors import UserError
-from seqgan_kit.generator import Generator
-from seqgan_kit.rollout import (
+from seqgan_kit.models.discriminator import CNNDiscriminator
+from seqgan_kit.models.lstm_generator import LSTMGenerator
+from seqgan_kit.rl.rollout import (
     RolloutPolicy,
     reference_rollout_rewards,
     rollout_completions,
@@ -18,9 +17,9 @@ from seqgan_kit.rollout import (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def make_generator(vocab: int, length: int, seed: int = 0, std: float = 0.1, dim: int = 8) -> Generator:
+def make_generator(vocab: int, length: int, seed: int = 0, std: float = 0.1, dim: int = 8) -> LSTMGenerator:
     torch.manual_seed(seed)
-    return Generator(vocab, dim, dim, length, start_token=0, init_std=std)
+    return LSTMGenerator(vocab, dim, dim, length, start_token=0, init_std=std)
 
 
 def encode(vocab: int):
@@ -39,7 +38,7 @@ def weighted_ones(seqs: torch.Tensor) -> torch.Tensor:
     return ((seqs == 1).double() * w).sum(dim=1) / w.sum()  # [M]
 
 
-def exact_moments(gen: Generator, seqs: torch.Tensor, reward, temperature: float):
+def exact_moments(gen: LSTMGenerator, seqs: torch.Tensor, reward, temperature: float):
     """E[reward | prefix] and Var[reward | prefix] by enumerating every continuation (tiny V and T only).
 
     Returns two ``[B, T-1]`` float64 tensors (column t-1 = prefix length t).
@@ -91,16 +90,16 @@ def test_length_one_sequences_only_score_the_sequence():
 def test_nonpositive_rollout_num_is_a_user_error(num):
     gen = make_generator(5, 4)
     seqs = gen.sample(2)
-    with pytest.raises(UserError, match="rollout num must be >= 1"):
+    with pytest.raises(ValueError, match="num_rollouts must be >= 1"):
         rollout_rewards(gen, weighted_ones, seqs, num)
-    with pytest.raises(UserError, match="rollout num must be >= 1"):
+    with pytest.raises(ValueError, match="num_rollouts must be >= 1"):
         reference_rollout_rewards(gen, weighted_ones, seqs, num)
 
 
 def test_bad_max_batch_and_bad_reward_fn():
     gen = make_generator(5, 4)
     seqs = gen.sample(2)
-    with pytest.raises(UserError, match="max batch"):
+    with pytest.raises(ValueError, match="max_batch"):
         rollout_rewards(gen, weighted_ones, seqs, 2, max_batch=0)
     with pytest.raises(ValueError, match=r"reward_fn must map \[M, T\] to \[M\]"):
         rollout_rewards(gen, lambda s: s.double(), seqs, 2)
@@ -121,7 +120,7 @@ def test_greedy_batched_equals_reference_exactly(max_batch):
 
 def test_greedy_with_discriminator_reward_matches_reference():
     gen = make_generator(13, 6, std=0.5)
-    disc = Discriminator(13, 6, emb_dim=8, filter_sizes=[1, 2, 4], num_filters=[5, 6, 7]).train()
+    disc = CNNDiscriminator(13, 6, emb_dim=8, filter_sizes=[1, 2, 4], num_filters=[5, 6, 7]).train()
     seqs = gen.sample(4)
     batched = rollout_rewards(gen, disc.prob_real, seqs, 2, temperature=0.0)
     reference = reference_rollout_rewards(gen, disc.prob_real, seqs, 2, temperature=0.0)
@@ -163,13 +162,13 @@ def test_each_needed_token_is_sampled_exactly_once(monkeypatch):
     gen = make_generator(7, 6)
     seqs = gen.sample(4)
     rows = []
-    original = Generator.logits
+    original = LSTMGenerator.logits
 
     def counting_logits(self, state):
         rows.append(state[0].shape[0])
         return original(self, state)
 
-    monkeypatch.setattr(Generator, "logits", counting_logits)
+    monkeypatch.setattr(LSTMGenerator, "logits", counting_logits)
     rollout_completions(gen, seqs, 3, max_batch=10)
     n, b, t = 3, 4, 6
     assert sum(rows) == n * b * t * (t - 1) // 2  # sum over prefix lengths of the T - t sampled tokens
@@ -264,11 +263,11 @@ def test_rollout_policy_ema_update():
     other.load_state_dict(policy.state_dict())
     for a, b in zip(other.module.parameters(), policy.module.parameters(), strict=True):
         assert torch.equal(a, b)
-    with pytest.raises(UserError, match="decay"):
+    with pytest.raises(ValueError, match="decay"):
         RolloutPolicy(gen, decay=0.5).load_state_dict(policy.state_dict())
 
 
 @pytest.mark.parametrize("decay", [-0.1, 1.0])
 def test_rollout_policy_rejects_bad_decay(decay):
-    with pytest.raises(UserError, match="rollout_ema"):
+    with pytest.raises(ValueError, match="EMA decay"):
         RolloutPolicy(make_generator(5, 4), decay=decay)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from seqgan_kit.sampling import SAMPLERS, sample_categorical
+from seqgan_kit.models.sampling import SAMPLERS, sample_categorical
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0, 0.0, 1.0, -3.0]])
 

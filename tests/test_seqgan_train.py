@@ -69,7 +69,7 @@ def test_adversarial_training_changes_the_generator(seqgan_run):
 
 def test_resume_in_the_adversarial_phase_matches_an_uninterrupted_run(seqgan_run, tmp_path, monkeypatch):
     killed = tmp_path / "killed"
-    restore = kill_on_call(monkeypatch, seqgan, "generator_step", 3)
+    restore = kill_on_call(monkeypatch, seqgan.SeqGANTrainer, "generator_step", 3)
     with pytest.raises(KeyboardInterrupt):
         train(RECIPE, SEQGAN, run_dir=str(killed))
     restore()
@@ -79,7 +79,7 @@ def test_resume_in_the_adversarial_phase_matches_an_uninterrupted_run(seqgan_run
 
 def test_start_from_an_mle_checkpoint_and_reject_a_foreign_discriminator(seqgan_run, tmp_path):
     run = tmp_path / "from_mle"
-    train(RECIPE, SEQGAN + [f"seqgan.generator_init={seqgan_run / 'generator_mle.safetensors'}",
+    train(RECIPE, SEQGAN + [f"init.generator={seqgan_run / 'generator_mle.safetensors'}",
                             "seqgan.iterations=1"], run_dir=str(run))
     assert records(run)[0]["phase"] == "pretrain_d"  # MLE skipped
 
@@ -88,7 +88,7 @@ def test_start_from_an_mle_checkpoint_and_reject_a_foreign_discriminator(seqgan_
     train(RECIPE, SEQGAN + ["oracle.vocab_size=30", "mle.epochs=0", "seqgan.d_pretrain_rounds=1",
                             "seqgan.iterations=0"], run_dir=str(other))
     with pytest.raises(UserError, match="another vocabulary"):
-        train(RECIPE, SEQGAN + [f"seqgan.discriminator_init={other}"], run_dir=str(tmp_path / "bad"))
+        train(RECIPE, SEQGAN + [f"init.discriminator={other}"], run_dir=str(tmp_path / "bad"))
 
 
 def test_bad_seqgan_recipes_are_one_line_errors(tmp_path, capsys):
@@ -96,5 +96,5 @@ def test_bad_seqgan_recipes_are_one_line_errors(tmp_path, capsys):
     assert main(args + ["--set", "algorithm=seqgan", "--set", "oracle.seq_len=8"] + sum(
         (["--set", o] for o in TINY if not o.startswith("oracle.seq_len")), [])) == 2
     assert "exceeds the sequence length 8" in capsys.readouterr().err
-    assert main(args + ["--set", "seqgan.rollout_num=0"]) == 2
+    assert main(args + ["--set", "algorithm=seqgan", "--set", "seqgan.rollout_num=0"]) == 2
     assert "seqgan.rollout_num: must be positive" in capsys.readouterr().err

@@ -9,8 +9,9 @@ import json
 import pytest
 
 from seqgan_kit.cli import main
+from seqgan_kit.cli import sweep as sweep_cli
 from seqgan_kit.errors import UserError
-from seqgan_kit.metrics import sweep, sweep_cli
+from seqgan_kit.metrics import sweep
 from seqgan_kit.metrics.bleu import bleu, self_bleu
 from seqgan_kit.metrics.sweep import (
     check_references,

@@ -7,9 +7,8 @@ import random
 import pytest
 import torch
 
-from seqgan_kit.config import DataConfig
-from seqgan_kit.errors import UserError
-from seqgan_kit.tokenization import (
+from seqgan_kit.data.cards import DataConfig
+from seqgan_kit.data.tokenization import (
     BOS,
     EOS,
     PAD,
@@ -22,6 +21,7 @@ from seqgan_kit.tokenization import (
     make_tokenizer,
     train_sentencepiece,
 )
+from seqgan_kit.errors import UserError
 from tests.conftest import require_shared
 
 POEMS = ["床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。", "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。"]

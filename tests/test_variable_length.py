@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from seqgan_kit.discriminator import Discriminator
-from seqgan_kit.generator import Generator
 from seqgan_kit.metrics.nll import sequence_nll
-from seqgan_kit.policy_gradient import policy_gradient_loss
-from seqgan_kit.rollout import reference_rollout_rewards, rollout_completions, rollout_rewards
+from seqgan_kit.models.discriminator import CNNDiscriminator
+from seqgan_kit.models.lstm_generator import LSTMGenerator
+from seqgan_kit.rl.policy_gradient import policy_gradient_loss
+from seqgan_kit.rl.rollout import reference_rollout_rewards, rollout_completions, rollout_rewards
 from seqgan_kit.train.mle import mle_loss
 
 PAD, BOS, EOS = 0, 1, 2
@@ -17,9 +17,9 @@ V, T = 12, 7
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def text_generator(seed: int = 0, std: float = 0.5) -> Generator:
+def text_generator(seed: int = 0, std: float = 0.5) -> LSTMGenerator:
     torch.manual_seed(seed)
-    return Generator(V, 8, 8, T, start_token=BOS, init_std=std, eos_token=EOS, pad_token=PAD)
+    return LSTMGenerator(V, 8, 8, T, start_token=BOS, init_std=std, eos_token=EOS, pad_token=PAD)
 
 
 def padded(rows: list[list[int]], width: int = T) -> torch.Tensor:
@@ -33,7 +33,7 @@ def padded(rows: list[list[int]], width: int = T) -> torch.Tensor:
 ROWS = [[5, 6, EOS], [3, 4, 5, 6, 7, 8, EOS], [EOS], [9, 9, 9, 9, 9, 9, 9]]  # the last one has no EOS (cut)
 
 
-def unpadded_token_logps(gen: Generator, rows: list[list[int]]) -> list[float]:
+def unpadded_token_logps(gen: LSTMGenerator, rows: list[list[int]]) -> list[float]:
     """Every token's log-probability, one sequence at a time, each run on exactly its own tokens."""
     out = []
     for row in rows:
@@ -52,7 +52,7 @@ def test_padded_batch_has_the_loss_of_the_unpadded_sequences():
     assert gen.nll(batch).item() == pytest.approx(expected, rel=1e-6)
     assert sequence_nll(gen, batch, batch_size=3) == pytest.approx(expected, rel=1e-6)
     # More padding changes nothing.
-    wider = Generator(V, 8, 8, T + 5, start_token=BOS, eos_token=EOS, pad_token=PAD)
+    wider = LSTMGenerator(V, 8, 8, T + 5, start_token=BOS, eos_token=EOS, pad_token=PAD)
     wider.load_state_dict(gen.state_dict())
     assert sequence_nll(wider, padded(ROWS, T + 5)) == pytest.approx(expected, rel=1e-6)
 
@@ -76,21 +76,24 @@ def test_samples_end_at_eos_and_never_contain_pad_or_bos_before_it():
     assert torch.all(seqs[after] == PAD)  # everything after the first EOS is PAD
     before = ~ended
     assert not torch.any((seqs[before] == PAD) | (seqs[before] == BOS))
-    assert 0 < ended[:, -1].float().mean() < 1  # some rows ended, some were cut at the maximum length
+    assert ended[:, -1].all()  # every sample ends: the last position is always EOS
+    first_eos = (seqs == EOS).int().argmax(dim=1)  # [N]
+    last = seqs.shape[1] - 1
+    assert (first_eos < last).any() and (first_eos == last).any()  # some chose EOS, some reached the limit
     assert torch.equal(gen.token_mask(seqs), seqs != PAD)
 
 
 def test_discriminator_score_does_not_depend_on_padding_width():
     torch.manual_seed(0)
-    small = Discriminator(V, T, emb_dim=6, filter_sizes=[1, 2, 4], num_filters=[5, 4, 3], pad_token=PAD)
-    large = Discriminator(V, T + 6, emb_dim=6, filter_sizes=[1, 2, 4], num_filters=[5, 4, 3], pad_token=PAD)
+    small = CNNDiscriminator(V, T, emb_dim=6, filter_sizes=[1, 2, 4], num_filters=[5, 4, 3], pad_token=PAD)
+    large = CNNDiscriminator(V, T + 6, emb_dim=6, filter_sizes=[1, 2, 4], num_filters=[5, 4, 3], pad_token=PAD)
     large.load_state_dict(small.state_dict())
     assert torch.all(small.embedding.weight[PAD] == 0)
     p_small = small.prob_real(padded(ROWS, T))
     p_large = large.prob_real(padded(ROWS, T + 6))
     torch.testing.assert_close(p_small, p_large, rtol=0, atol=1e-6)
     # Without the mask, windows of padding would change the score: the test can tell the two apart.
-    unmasked = Discriminator(V, T + 6, emb_dim=6, filter_sizes=[1, 2, 4], num_filters=[5, 4, 3])
+    unmasked = CNNDiscriminator(V, T + 6, emb_dim=6, filter_sizes=[1, 2, 4], num_filters=[5, 4, 3])
     unmasked.load_state_dict(small.state_dict())
     assert not torch.allclose(unmasked.prob_real(padded(ROWS, T + 6)), p_small, atol=1e-4)
 
@@ -99,7 +102,7 @@ def test_discriminator_mask_matches_a_per_row_reference():
     """Reference: each sequence alone, its L embeddings zero-padded to the filter width; max over its windows
     (starts 0 .. max(0, L - k))."""
     torch.manual_seed(1)
-    d = Discriminator(V, T, emb_dim=4, filter_sizes=[1, 3, 5], num_filters=[3, 2, 2], pad_token=PAD).eval()
+    d = CNNDiscriminator(V, T, emb_dim=4, filter_sizes=[1, 3, 5], num_filters=[3, 2, 2], pad_token=PAD).eval()
     seqs = padded(ROWS)
     with torch.no_grad():
         got = d.features(seqs)

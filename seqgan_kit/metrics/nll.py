@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from ..generator import Generator
+from ..models.generator import SequenceGenerator
 
 
 @torch.no_grad()
-def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 256) -> float:
+def sequence_nll(model: SequenceGenerator, seqs: torch.Tensor, batch_size: int = 256) -> float:
     """Mean per-token NLL (nats) of ``seqs [N, T]`` under ``model``, computed in batches.
 
     The mean is over the tokens of the sequences: for a variable-length model the padding after EOS is left
@@ -35,8 +35,8 @@ def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 256) ->
 
 @torch.no_grad()
 def nll_oracle(
-    generator: Generator,
-    oracle: Generator,
+    generator: SequenceGenerator,
+    oracle: SequenceGenerator,
     n_samples: int = 9984,
     batch_size: int = 256,
     rng: torch.Generator | None = None,
@@ -49,6 +49,6 @@ def nll_oracle(
     return sequence_nll(oracle, samples, batch_size)
 
 
-def nll_test(generator: Generator, test_seqs: torch.Tensor, batch_size: int = 256) -> float:
+def nll_test(generator: SequenceGenerator, test_seqs: torch.Tensor, batch_size: int = 256) -> float:
     """The generator's mean per-token NLL on held-out sequences ``test_seqs [N, T]``."""
     return sequence_nll(generator, test_seqs, batch_size)

@@ -23,12 +23,12 @@ Records are plain JSON values; the ``bleu`` and ``self_bleu`` dicts are keyed by
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import UserError
+from ..files import atomic_path
 from .bleu import BleuReferences, self_bleu
 
 __all__ = [
@@ -215,10 +215,8 @@ def plot_sweep(curves: dict[str, list[dict[str, Any]]], order: int, path: str | 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="run (points: temperature)", title_fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
     try:
-        fig.savefig(tmp, dpi=110)
+        with atomic_path(Path(path), suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
-    os.replace(tmp, path)

@@ -1,73 +1,19 @@
-"""Reading sentence files for the BLEU commands: strict UTF-8, one sentence per line, three tokenizers.
+"""Reading sentence files for the BLEU commands: strict UTF-8, one sentence per line, split by a word tokenizer.
 
-- ``whitespace`` (default): ``line.split()``, for text that is already tokenized (the COCO/EMNLP files).
-- ``char``: every non-space character is a token (Chinese poems and other unsegmented text).
-- ``treebank``: ``nltk.word_tokenize(line, preserve_line=True)`` (the Penn Treebank rules Texygen uses;
-  needs no downloaded nltk data). nltk is imported only when this mode is used.
-
-Lines are split on ``\\n``, ``\\r\\n`` and ``\\r`` (as Python's text files do); a final newline does not make
-an extra line, and a leading byte-order mark is dropped.
+Tokenizers (:data:`seqgan_kit.data.tokenization.WORD_TOKENIZERS`): ``whitespace`` (default, text that is
+already tokenized: the COCO/EMNLP files), ``char`` (every non-space character, for Chinese) and ``treebank``
+(the Penn Treebank rules Texygen uses). Lines are read by :func:`seqgan_kit.files.read_lines`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+from ..data.tokenization import WORD_TOKENIZERS, word_tokenizer
 from ..errors import UserError
+from ..files import read_lines
 
-TOKENIZERS = ("whitespace", "char", "treebank")
-
-
-def _char_tokens(line: str) -> list[str]:
-    return list("".join(line.split()))
-
-
-def _treebank() -> Callable[[str], list[str]]:
-    from nltk.tokenize import word_tokenize
-
-    return lambda line: word_tokenize(line, preserve_line=True)
-
-
-def tokenizer(mode: str) -> Callable[[str], list[str]]:
-    """The tokenizer function for ``mode`` (one of :data:`TOKENIZERS`)."""
-    if mode == "whitespace":
-        return str.split
-    if mode == "char":
-        return _char_tokens
-    if mode == "treebank":
-        return _treebank()
-    raise UserError(f"unknown tokenizer {mode!r} (choose from {', '.join(TOKENIZERS)})")
-
-
-def read_lines(path: str | Path, max_lines: int | None = None) -> list[str]:
-    """The lines of a UTF-8 text file (at most the first ``max_lines``), without line terminators.
-
-    Raises UserError for a missing file, bytes that are not UTF-8 (naming the byte offset and line) and an
-    empty file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"file not found: {path}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise UserError(f"{path} is not UTF-8 text (bad byte 0x{data[exc.start]:02x} at offset {exc.start}, "
-                        f"line {line})") from None
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    if not text:
-        raise UserError(f"{path} is empty (expected one sentence per line)")
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the final newline ends the last line; it does not start a new one
-    if max_lines is not None:
-        lines = lines[:max_lines]
-    return lines
+TOKENIZERS = tuple(WORD_TOKENIZERS)
 
 
 def read_sentences(path: str | Path, mode: str = "whitespace", max_lines: int | None = None,
@@ -77,7 +23,7 @@ def read_sentences(path: str | Path, mode: str = "whitespace", max_lines: int | 
     A line with no tokens raises UserError naming its line number, unless ``allow_empty`` (then it is an
     empty sentence, which scores BLEU 0 as a hypothesis).
     """
-    split = tokenizer(mode)
+    split = word_tokenizer(mode).tokenize
     lines = read_lines(path, max_lines)
     # Tokenize each distinct line once (generated samples repeat a lot; treebank rules are slow), then hand
     # out a fresh list per line so that callers may modify sentences independently.

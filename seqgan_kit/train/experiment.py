@@ -1,23 +1,33 @@
-"""One training run: its config, task, models, optimizers, run directory and checkpoints.
+"""One training run: its config, task, models, optimizers, random streams, run directory and checkpoints.
 
 A run is a list of *phases* (``pretrain_g``, then e.g. ``pretrain_d`` and ``adversarial``). Each phase counts
 completed units (epochs or iterations). A checkpoint records ``(phase, units done)`` together with every
-model, optimizer and RNG state, so :meth:`Experiment.run` can resume exactly where the last checkpoint was
+model, optimizer and random state, so :meth:`Experiment.run` can resume exactly where the last checkpoint was
 written: on CPU with the same seed, a resumed run ends with the same metrics as an uninterrupted one.
+
+Random streams, each derived from the run's seed so that one part never shifts another:
+
+- each model's initialisation (:meth:`Experiment.build_model`, keyed by the module's name): building a
+  discriminator does not change the generator's initial weights or anything after it;
+- ``data`` (:meth:`Experiment.rng`): the order of training examples;
+- evaluation (:meth:`Experiment.evaluate`): a fresh stream per evaluation point, keyed by phase and unit, so
+  how often a run evaluates changes no training step;
+- the global torch stream: everything else a phase draws (dropout, generated negatives, rollouts).
 """
 
 from __future__ import annotations
 
-import shutil
+import hashlib
+import os
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..checkpoint import (
+from ..errors import UserError
+from ..models import registry as models
+from ..runs.checkpoint import (
     load_checkpoint,
     load_module,
     load_optimizer,
@@ -27,62 +37,134 @@ from ..checkpoint import (
     rng_tensors,
     save_checkpoint,
 )
-from ..config import ExperimentConfig, config_to_dict
-from ..errors import UserError
-from ..generator import Generator
-from ..rundir import RunDir
-from ..synthetic import SyntheticTask
-
-Phase = Callable[["Experiment", int], None]
+from ..runs.rundir import RunDir
+from ..tasks.synthetic import SyntheticTask
+from .init import reuse_vocabulary
+from .recipe import ExperimentConfig
+from .registry import PhaseFn
 
 
-def _reuse_tokenizer(init: str, workdir: Path) -> None:
-    """A run that starts from another run's generator uses that run's vocabulary (copied once)."""
-    from ..text_task import TOKENIZER_DIR
+def derived_seed(seed: int, purpose: str) -> int:
+    """A 63-bit seed for one ``purpose`` of a run, derived from the run's seed."""
+    digest = hashlib.sha256(f"seqgan-kit:{seed}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
-    source = Path(init)
-    source = (source if source.is_dir() else source.parent) / TOKENIZER_DIR
-    if workdir.exists() or not source.is_dir():
-        return  # resumed (already copied), or the init checkpoint has no run dir: the vocab check decides
+
+GB = 1e9
+
+
+def lstm_parameter_bytes(vocab_size: int, emb_dim: int, hidden_dim: int) -> int:
+    """float32 bytes of an LSTM generator's parameters: embedding, LSTM cell, output layer (biases included)."""
+    embedding = vocab_size * emb_dim
+    lstm = 4 * hidden_dim * (emb_dim + hidden_dim) + 8 * hidden_dim
+    output = hidden_dim * vocab_size + vocab_size
+    return 4 * (embedding + lstm + output)
+
+
+def memory_limit() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
     try:
-        shutil.copytree(source, workdir)
-    except OSError as exc:
-        raise UserError(f"cannot copy the vocabulary of {source} into {workdir}: {exc}") from None
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_parameter_memory(parts: dict[str, int], hint: str) -> None:
+    """UserError when the parameters ``parts`` (name -> bytes) cannot fit in this machine's memory."""
+    limit = memory_limit()
+    total = sum(parts.values())
+    if limit is None or total <= limit:
+        return
+    shown = ", ".join(f"{name} {size / GB:.1f} GB" for name, size in parts.items())
+    raise UserError(f"the model parameters alone need {total / GB:.1f} GB ({shown}), more than this machine's "
+                    f"{limit / GB:.1f} GB of memory: {hint}")
+
+
+def check_memory(cfg: ExperimentConfig) -> None:
+    """Refuse, before any model is built, sizes whose parameters cannot fit in memory (synthetic task: the
+    generator and the oracle; a text run's vocabulary is only known later and is bounded by its corpus)."""
+    if cfg.task != "synthetic":
+        return
+    parts = {}
+    emb, hidden = getattr(cfg.generator, "emb_dim", None), getattr(cfg.generator, "hidden_dim", None)
+    if isinstance(emb, int) and isinstance(hidden, int):
+        parts["generator"] = lstm_parameter_bytes(cfg.oracle.vocab_size, emb, hidden)
+    parts["oracle"] = lstm_parameter_bytes(cfg.oracle.vocab_size, cfg.oracle.emb_dim, cfg.oracle.hidden_dim)
+    check_parameter_memory(parts, "lower oracle.vocab_size or the emb_dim/hidden_dim of [generator] and [oracle]")
+
+
+def _build_task(cfg: ExperimentConfig, run: RunDir, device: torch.device):
+    if cfg.task == "text":
+        from ..tasks.text import TOKENIZER_DIR, TextTask
+
+        workdir = run.path / TOKENIZER_DIR
+        reuse_vocabulary(cfg.init, workdir)
+        return TextTask(cfg.data, cfg.eval, workdir, device, seed=cfg.seed)
+    return SyntheticTask(cfg.oracle, cfg.eval, data_seed=cfg.seed, device=device)
+
+
+def diverged(where: str, what: str = "loss") -> str:
+    """The one-line message of a run whose numbers went non-finite."""
+    return (f"training diverged: non-finite {what} at {where}; the last good checkpoint is kept; "
+            f"lower the learning rate")
 
 
 class Experiment:
     """Holds everything a phase needs and writes what it produces."""
 
-    def __init__(self, cfg: ExperimentConfig, run: RunDir, device: torch.device) -> None:
+    def __init__(self, cfg: ExperimentConfig, run: RunDir, device: torch.device, build_generator: bool = True) -> None:
         self.cfg = cfg
         self.run_dir = run
         self.device = device
         torch.manual_seed(cfg.seed)
-        g = cfg.generator
-        if cfg.task == "text":
-            from ..text_task import TOKENIZER_DIR, TextTask
-
-            workdir = run.path / TOKENIZER_DIR
-            if cfg.algorithm != "mle" and cfg.seqgan.generator_init:
-                _reuse_tokenizer(cfg.seqgan.generator_init, workdir)
-            self.task = TextTask(cfg, workdir, device)
-            specials = {"start_token": self.task.start_token, "eos_token": self.task.eos_token,
-                        "pad_token": self.task.pad_token}
-        else:
-            self.task = SyntheticTask(cfg.oracle, cfg.eval, data_seed=cfg.seed, device=device)
-            specials = {"start_token": cfg.oracle.start_token}
-        self.generator = Generator(
-            self.task.vocab_size, g.emb_dim, g.hidden_dim, self.task.seq_len, init_std=g.init_std, **specials
-        ).to(device)
-        self.modules: dict[str, nn.Module] = {"generator": self.generator}
+        self.task = _build_task(cfg, run, device)
+        self.modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.rngs: dict[str, torch.Generator] = {}
         self.state: dict[str, Any] = {}
         """Small JSON-serialisable values a phase carries between units (checkpointed)."""
         self._clock = time.perf_counter()
+        if build_generator:
+            self.generator = self.build_model("generator", "generator", cfg.generator,
+                                              vocab_size=self.task.vocab_size, max_len=self.task.seq_len,
+                                              **self.task.special_tokens())
+
+    # ------------------------------------------------------------------ models and random streams
+    def build_model(self, name: str, role: str, model_cfg: Any, **sizes: Any) -> nn.Module:
+        """Build a registered model from its config with its own initialisation stream; register it as ``name``.
+
+        Initialisation draws come from a seed derived from the run's seed and ``name`` (on the CPU, then the
+        module moves to the run's device), so adding a model never changes another's initial weights.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derived_seed(self.cfg.seed, f"init:{name}"))
+            module = models.build(role, model_cfg, **sizes)
+        module = module.to(self.device)
+        self.modules[name] = module
+        return module
+
+    def rng(self, name: str) -> torch.Generator:
+        """The run's CPU random stream ``name`` (created on first use; checkpointed)."""
+        if name not in self.rngs:
+            self.rngs[name] = torch.Generator().manual_seed(derived_seed(self.cfg.seed, f"rng:{name}"))
+        return self.rngs[name]
+
+    def eval_rng(self, phase: str, unit: int) -> torch.Generator:
+        """A fresh stream on the run's device for the evaluation at ``(phase, unit)``."""
+        return torch.Generator(device=self.device).manual_seed(derived_seed(self.cfg.seed, f"eval:{phase}:{unit}"))
 
     # ------------------------------------------------------------------ logging
-    def evaluate(self) -> dict[str, float]:
-        return self.task.evaluate(self.generator)
+    def evaluate(self, phase: str, unit: int) -> dict[str, float]:
+        """The task's metrics of the generator, sampled from the evaluation stream of ``(phase, unit)``.
+
+        A generator whose weights went non-finite cannot be sampled: that is reported as a diverged run.
+        """
+        try:
+            return self.task.evaluate(self.generator, self.eval_rng(phase, unit))
+        except ValueError as exc:
+            if "non-finite" not in str(exc):
+                raise
+            raise UserError(diverged(f"{phase} step {unit}", "probabilities")) from None
 
     def log(self, phase: str, unit: str, value: int, total: int, metrics: dict[str, Any]) -> None:
         """Write one metrics record, print a one-line summary, redraw the curves."""
@@ -95,7 +177,16 @@ class Experiment:
         self.run_dir.plot()
 
     # ------------------------------------------------------------------ checkpoints
+    def _meta(self, names: list[str]) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(),
+            "modules": {n: models.describe(self.modules[n]) for n in names if hasattr(self.modules[n], "kind")},
+            "task": self.task.fingerprint(),
+            **self.vocab_meta(),
+        }
+
     def save(self, phase: str, units_done: int) -> None:
+        """Write the full training state to the run directory's checkpoint (atomically)."""
         tensors: dict[str, torch.Tensor] = {}
         groups: dict[str, list[dict]] = {}
         for name, module in self.modules.items():
@@ -104,14 +195,13 @@ class Experiment:
             t, groups[name] = optimizer_tensors(name, opt)
             tensors.update(t)
         tensors.update(rng_tensors())
+        tensors.update({f"rng.named.{name}": g.get_state() for name, g in self.rngs.items()})
         meta = {
-            "config": config_to_dict(self.cfg),
+            **self._meta(list(self.modules)),
             "phase": phase,
             "units_done": units_done,
             "metrics_records": len(self.run_dir.read_metrics()),
             "elapsed_s": time.perf_counter() - self._clock,
-            "modules": {n: m.config() for n, m in self.modules.items() if hasattr(m, "config")},
-            **self.vocab_meta(),
             "optimizer_groups": groups,
             "state": self.state,
         }
@@ -122,12 +212,7 @@ class Experiment:
         tensors: dict[str, torch.Tensor] = {}
         for name in names:
             tensors.update(module_tensors(name, self.modules[name]))
-        meta = {
-            "config": config_to_dict(self.cfg),
-            "modules": {n: self.modules[n].config() for n in names if hasattr(self.modules[n], "config")},
-            **self.vocab_meta(),
-        }
-        save_checkpoint(self.run_dir.path / filename, tensors, meta)
+        save_checkpoint(self.run_dir.path / filename, tensors, self._meta(names))
 
     def vocab_meta(self) -> dict[str, Any]:
         """``{"vocab": {...}}`` for text runs: which corpus and vocabulary the weights belong to."""
@@ -140,19 +225,26 @@ class Experiment:
         """Load the run directory's checkpoint; return ``(phase, units_done)``."""
         path = self.run_dir.checkpoint
         tensors, meta = load_checkpoint(path)
+        saved_task = meta.get("task")
+        if saved_task is not None and saved_task != self.task.fingerprint():
+            raise UserError(f"{path} was written for other training data ({saved_task}) than this configuration "
+                            f"gives ({self.task.fingerprint()}): was config.toml edited? Use a new run directory")
         for name, module in self.modules.items():
             load_module(name, module, tensors, path)
         for name, opt in self.optimizers.items():
             if name in meta["optimizer_groups"]:
                 load_optimizer(name, opt, tensors, meta["optimizer_groups"][name])
         restore_rng(tensors)
+        for key, value in tensors.items():
+            if key.startswith("rng.named."):
+                self.rng(key[len("rng.named."):]).set_state(value)
         self.state = dict(meta.get("state", {}))
         self.run_dir.truncate_metrics(meta["metrics_records"])
         self._clock = time.perf_counter() - float(meta.get("elapsed_s", 0.0))
         return meta["phase"], int(meta["units_done"])
 
     # ------------------------------------------------------------------ driver
-    def run(self, phases: list[tuple[str, Phase]], resume: bool = False) -> None:
+    def run(self, phases: list[tuple[str, PhaseFn]], resume: bool = False) -> None:
         """Run the phases in order; with ``resume``, skip what the checkpoint says is done."""
         start_index, start_units = 0, 0
         if resume:
@@ -165,4 +257,4 @@ class Experiment:
         for i, (_, phase_fn) in enumerate(phases):
             if i < start_index:
                 continue
-            phase_fn(self, start_units if i == start_index else 0)
+            phase_fn(start_units if i == start_index else 0)

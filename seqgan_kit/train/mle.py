@@ -2,21 +2,62 @@
 
 Paper settings: Adam lr 0.01, global gradient-norm clip 5, batch 64, 120 epochs over 9,984 oracle samples,
 NLL_oracle every 5 epochs.
+
+Besides the last epoch's generator (``generator_mle.safetensors``) the phase keeps the generator of the lowest
+NLL_test seen at an evaluation (``generator_mle_best.safetensors``): MLE overfits small corpora within a few
+epochs. ``mle.start_from = "best"`` makes the phases after MLE start from that one.
+
+``algorithm = "mle"`` is this stage alone.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..generator import Generator
-from .experiment import Experiment
+from ..config import non_negative, one_of, positive
+from ..errors import UserError
+from ..models.generator import SequenceGenerator
+from ..runs.checkpoint import load_checkpoint, load_module
+from .registry import PhaseFn, register_algorithm
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
 
 PHASE = "pretrain_g"
+LAST_FILE = "generator_mle.safetensors"
+BEST_FILE = "generator_mle_best.safetensors"
 
 
-def mle_loss(generator: Generator, batch: torch.Tensor) -> torch.Tensor:
+@dataclass
+class MLEConfig:
+    """The ``[mle]`` table: maximum-likelihood pretraining of the generator."""
+
+    epochs: int = 120
+    batch_size: int = 64
+    lr: float = 0.01
+    grad_clip: float = 5.0
+    """Global gradient-norm clip (0: none)."""
+    eval_every: int = 5
+    """Evaluate (NLL_oracle, NLL_test) every this many epochs, plus before training and after the last."""
+    checkpoint_every: int = 5
+    """Write a checkpoint every this many epochs (and after the last)."""
+    start_from: str = "last"
+    """Which MLE generator the later phases start from: ``last`` (the final epoch) or ``best`` (lowest
+    NLL_test among the evaluations)."""
+
+    def validate(self) -> None:
+        positive(self, "batch_size", "lr", "eval_every", "checkpoint_every")
+        non_negative(self, "epochs", "grad_clip")
+        one_of(self, "start_from", ("last", "best"))
+
+
+def mle_loss(generator: SequenceGenerator, batch: torch.Tensor) -> torch.Tensor:
     """Mean per-token cross-entropy of teacher-forced ``batch [B, T]`` (padding after EOS left out)."""
     logits = generator(batch)  # [B, T, V]
     ignore = generator.pad_token if generator.variable_length else -100
@@ -24,51 +65,108 @@ def mle_loss(generator: Generator, batch: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.reshape(-1), ignore_index=ignore)
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, where: str) -> None:
+    """``optimizer.step()``; a learning rate so large the update overflows float32 is a diverged run."""
+    try:
+        optimizer.step()
+    except RuntimeError as exc:
+        if "overflow" not in str(exc):
+            raise
+        from .experiment import diverged
+
+        raise UserError(diverged(where, "update (float32 overflow)")) from None
+
+
 def train_epoch(
-    generator: Generator,
+    generator: SequenceGenerator,
     optimizer: torch.optim.Optimizer,
     data: torch.Tensor,
     batch_size: int,
     grad_clip: float,
+    rng: torch.Generator | None = None,
     desc: str = "mle",
+    epoch: int | None = None,
 ) -> float:
-    """One pass over ``data [N, T]`` in a fresh random order; returns the mean batch loss."""
+    """One pass over ``data [N, T]`` in a fresh random order drawn from ``rng``; returns the mean batch loss.
+
+    A non-finite batch loss stops training (UserError naming ``epoch``) before it can reach the weights.
+    """
     generator.train()
-    order = torch.randperm(data.shape[0]).to(data.device)
+    order = torch.randperm(data.shape[0], generator=rng).to(data.device)
     total, batches = 0.0, 0
     bar = tqdm(range(0, data.shape[0], batch_size), desc=desc, leave=False, unit="batch", disable=None)
     for lo in bar:
         batch = data[order[lo : lo + batch_size]]
         loss = mle_loss(generator, batch)
+        value = loss.item()
+        if not math.isfinite(value):
+            from .experiment import diverged
+
+            raise UserError(diverged(f"epoch {epoch}" if epoch is not None else desc))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
-        optimizer.step()
-        total += loss.item()
+        optimizer_step(optimizer, f"epoch {epoch}" if epoch is not None else desc)
+        total += value
         batches += 1
     return total / max(batches, 1)
 
 
-def make_optimizer(exp: Experiment) -> None:
-    """Register the MLE optimizer (must exist before a checkpoint is restored)."""
-    exp.optimizers["generator_mle"] = torch.optim.Adam(exp.generator.parameters(), lr=exp.cfg.mle.lr)
+class MLEPretraining:
+    """The shared stage: registers the MLE optimizer on ``exp`` and runs the ``pretrain_g`` phase."""
+
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+        self.cfg: MLEConfig = exp.cfg.mle
+        self.optimizer = torch.optim.Adam(exp.generator.parameters(), lr=self.cfg.lr)
+        exp.optimizers["generator_mle"] = self.optimizer
+
+    def phase(self) -> tuple[str, PhaseFn]:
+        return PHASE, self.run
+
+    def _evaluate(self, epoch: int, extra: dict[str, float]) -> None:
+        exp = self.exp
+        metrics = exp.evaluate(PHASE, epoch)
+        exp.log(PHASE, "epoch", epoch, self.cfg.epochs, {**extra, **metrics})
+        best = exp.state.get("mle_best_nll_test")
+        if "nll_test" in metrics and (best is None or metrics["nll_test"] < best):
+            exp.state.update(mle_best_nll_test=metrics["nll_test"], mle_best_epoch=epoch)
+            exp.save_weights(BEST_FILE, ["generator"])
+
+    def run(self, start_epoch: int) -> None:
+        """Run MLE epochs ``start_epoch + 1 .. mle.epochs``, evaluating and checkpointing on schedule."""
+        exp, cfg = self.exp, self.cfg
+        if exp.cfg.init.generator:
+            print(f"[{PHASE}] skipped: the generator comes from init.generator = {exp.cfg.init.generator}", flush=True)
+            return
+        if start_epoch == 0:
+            self._evaluate(0, {})
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            loss = train_epoch(exp.generator, self.optimizer, exp.task.train, cfg.batch_size, cfg.grad_clip,
+                               rng=exp.rng("data"), desc=f"mle epoch {epoch}", epoch=epoch)
+            last = epoch == cfg.epochs
+            if epoch % cfg.eval_every == 0 or last:
+                self._evaluate(epoch, {"train_loss": loss})
+            if epoch % cfg.checkpoint_every == 0 or last:
+                exp.save(PHASE, epoch)
+        if start_epoch == 0 and cfg.epochs == 0:
+            exp.save(PHASE, 0)
+        exp.save_weights(LAST_FILE, ["generator"])
+        if cfg.start_from == "best" and "mle_best_epoch" in exp.state:
+            path = exp.run_dir.path / BEST_FILE
+            tensors, _ = load_checkpoint(path)
+            load_module("generator", exp.generator, tensors, path)
+            print(f"[{PHASE}] continuing from the best MLE generator (epoch {exp.state['mle_best_epoch']}, "
+                  f"nll_test {exp.state['mle_best_nll_test']:.4f})", flush=True)
 
 
-def pretrain_generator(exp: Experiment, start_epoch: int) -> None:
-    """Run MLE epochs ``start_epoch + 1 .. cfg.mle.epochs``, evaluating and checkpointing on schedule."""
-    cfg = exp.cfg.mle
-    optimizer = exp.optimizers["generator_mle"]
-    if exp.cfg.algorithm != "mle" and exp.cfg.seqgan.generator_init:
-        return  # the generator was loaded from an MLE checkpoint (seqgan.generator_init)
-    if start_epoch == 0:
-        exp.log(PHASE, "epoch", 0, cfg.epochs, exp.evaluate())
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        loss = train_epoch(exp.generator, optimizer, exp.task.train, cfg.batch_size, cfg.grad_clip,
-                           desc=f"mle epoch {epoch}")
-        last = epoch == cfg.epochs
-        if epoch % cfg.eval_every == 0 or last:
-            exp.log(PHASE, "epoch", epoch, cfg.epochs, {"train_loss": loss, **exp.evaluate()})
-        if epoch % cfg.checkpoint_every == 0 or last:
-            exp.save(PHASE, epoch)
-    exp.save_weights("generator_mle.safetensors", ["generator"])
+@register_algorithm("mle")
+class MLETrainer:
+    """``algorithm = "mle"``: the shared pretraining stage alone."""
+
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+
+    def phases(self) -> list[tuple[str, PhaseFn]]:
+        return []

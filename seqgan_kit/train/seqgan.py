@@ -13,69 +13,75 @@ Metrics logged: ``nll_oracle``, ``nll_test``, ``d_loss``, ``d_accuracy``, ``mean
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import load_checkpoint, load_module
-from ..discriminator import Discriminator
+from ..config import in_range, non_negative, positive
 from ..errors import UserError
-from ..policy_gradient import policy_gradient_loss
-from ..rollout import RolloutPolicy, rollout_rewards
-from ..rundir import CHECKPOINT
-from .experiment import Experiment, Phase
+from ..models.discriminator import CNNDiscriminator, CNNDiscriminatorConfig
+from ..rl.policy_gradient import policy_gradient_loss
+from ..rl.rollout import RolloutPolicy, rollout_rewards
+from .mle import optimizer_step
+from .registry import PhaseFn, register_algorithm
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
+    from .recipe import ExperimentConfig
 
 PRETRAIN_D = "pretrain_d"
 ADVERSARIAL = "adversarial"
 
 
-def _load_weights(exp: Experiment, spec: str, name: str, module: torch.nn.Module) -> None:
-    path = Path(spec)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    tensors, meta = load_checkpoint(path)
-    ours = exp.vocab_meta().get("vocab")
-    theirs = meta.get("vocab")
-    if ours and not theirs:
-        raise UserError(f"{path}: its {name} was not trained on text (no vocabulary recorded); this run needs "
-                        f"weights trained on {ours['corpus']!r}")
-    if ours and theirs["fingerprint"] != ours["fingerprint"]:
-        raise UserError(f"{path}: its {name} was trained with another vocabulary (corpus "
-                        f"{theirs.get('corpus')!r}, {theirs.get('size')} tokens) than this run's "
-                        f"({ours['corpus']!r}, {ours['size']} tokens)")
-    load_module(name, module, tensors, path)
+@dataclass
+class SeqGANConfig:
+    """The ``[seqgan]`` table (paper: 50 x 3 D pretraining, then 200 iterations of 1 g-step, 5 x 3 d)."""
 
+    d_pretrain_rounds: int = 50
+    d_pretrain_epochs: int = 3
+    iterations: int = 200
+    g_steps: int = 1
+    d_steps: int = 5
+    d_epochs: int = 3
+    rollout_num: int = 16
+    g_lr: float = 0.01
+    g_batch_size: int = 64
+    grad_clip: float = 5.0
+    baseline: bool = False
+    """Subtract the batch mean reward (off in the paper)."""
+    rollout_ema: float = 0.0
+    """0: roll out with the current generator (the paper). >0: an EMA copy with this decay."""
+    rollout_max_batch: int = 65536
+    """Bound on rows sampled at once in the batched rollout (memory knob)."""
+    n_negative: int = 9984
+    """Generated negatives per discriminator round. When the training set is larger, each round also draws
+    this many random positives from it (balanced classes); otherwise every training sequence is a positive."""
+    eval_every: int = 5
+    checkpoint_every: int = 5
 
-def setup(exp: Experiment) -> list[tuple[str, Phase]]:
-    """Add the discriminator, its optimizer and the adversarial generator optimizer; return the phases."""
-    cfg = exp.cfg
-    pad = exp.generator.pad_token if exp.generator.variable_length else None
-    disc = Discriminator.from_config(cfg.discriminator, exp.task.vocab_size, exp.task.seq_len, pad).to(exp.device)
-    exp.modules["discriminator"] = disc
-    exp.optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=cfg.discriminator.lr)
-    exp.optimizers["generator_adv"] = torch.optim.Adam(exp.generator.parameters(), lr=cfg.seqgan.g_lr)
-    exp.rollout_policy = RolloutPolicy(exp.generator, cfg.seqgan.rollout_ema)
-    if exp.rollout_policy.ema is not None:
-        exp.modules["rollout_policy"] = exp.rollout_policy.ema  # checkpointed with the other modules
-    if cfg.seqgan.generator_init:
-        _load_weights(exp, cfg.seqgan.generator_init, "generator", exp.generator)
-    if cfg.seqgan.discriminator_init:
-        _load_weights(exp, cfg.seqgan.discriminator_init, "discriminator", disc)
-    return [(PRETRAIN_D, pretrain_discriminator), (ADVERSARIAL, adversarial)]
+    def validate(self) -> None:
+        positive(self, "g_steps", "rollout_num", "g_lr", "g_batch_size", "rollout_max_batch",
+                 "n_negative", "eval_every", "checkpoint_every")
+        non_negative(self, "iterations", "d_pretrain_rounds", "d_pretrain_epochs", "d_steps", "d_epochs", "grad_clip")
+        in_range(self, "rollout_ema", 0, 1, high_open=True)
 
 
 def train_discriminator(
-    disc: Discriminator,
+    disc: CNNDiscriminator,
     optimizer: torch.optim.Optimizer,
     positives: torch.Tensor,
     negatives: torch.Tensor,
     epochs: int,
     batch_size: int,
+    where: str = "a discriminator round",
 ) -> tuple[float, float]:
     """``epochs`` passes over real ``[P, T]`` (label 1) and generated ``[Q, T]`` (label 0) sequences.
 
-    Returns the mean loss and accuracy of the last epoch (training batches, dropout on).
+    Returns the mean loss and accuracy of the last epoch (training batches, dropout on). A non-finite batch loss
+    stops training (UserError naming ``where``) before the optimizer step.
     """
     disc.train()
     data = torch.cat([positives, negatives])  # [P+Q, T]
@@ -89,83 +95,119 @@ def train_discriminator(
             x, y = data[idx], labels[idx]
             logits = disc(x)  # [b, 2]
             loss = disc.loss_from_logits(logits, y)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise UserError(_diverged(f"{where} (discriminator)"))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(idx)
+            optimizer_step(optimizer, f"{where} (discriminator)")
+            loss_sum += value * len(idx)
             correct += (logits.argmax(-1) == y).sum().item()
     return loss_sum / len(data), correct / len(data)
 
 
-def _d_round(exp: Experiment, epochs: int) -> tuple[float, float]:
-    s = exp.cfg.seqgan
-    exp.generator.eval()
-    negatives = exp.generator.sample(s.n_negative, batch_size=exp.cfg.eval.batch_size)
-    positives = exp.task.train
-    if s.n_negative < len(positives):  # balanced classes: as many fresh random positives as negatives
-        positives = positives[torch.randperm(len(positives))[: s.n_negative].to(positives.device)]
-    return train_discriminator(
-        exp.modules["discriminator"], exp.optimizers["discriminator"], positives, negatives, epochs,
-        exp.cfg.discriminator.batch_size,
-    )
+def _diverged(where: str) -> str:
+    from .experiment import diverged
+
+    return diverged(where)
 
 
-def pretrain_discriminator(exp: Experiment, start_round: int) -> None:
-    s = exp.cfg.seqgan
-    rounds = 0 if s.discriminator_init else s.d_pretrain_rounds
-    bar = tqdm(range(start_round + 1, rounds + 1), desc="pretrain D", unit="round", disable=None)
-    for r in bar:
-        d_loss, d_acc = _d_round(exp, s.d_pretrain_epochs)
-        bar.set_postfix(loss=f"{d_loss:.3f}", acc=f"{d_acc:.3f}")
-        last = r == rounds
-        if r % s.eval_every == 0 or last:
-            exp.log(PRETRAIN_D, "step", r, rounds, {"d_loss": d_loss, "d_accuracy": d_acc})
-        if r % s.checkpoint_every == 0 or last:
-            exp.save(PRETRAIN_D, r)
+@register_algorithm("seqgan", config=SeqGANConfig)
+class SeqGANTrainer:
+    """The discriminator, the rollout policy and the two SeqGAN phases of one run."""
 
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+        self.cfg: SeqGANConfig = exp.cfg.algo
+        gen = exp.generator
+        pad = gen.pad_token if gen.variable_length else None
+        self.disc = exp.build_model("discriminator", "discriminator", exp.cfg.discriminator,
+                                    vocab_size=exp.task.vocab_size, seq_len=exp.task.seq_len, pad_token=pad)
+        self.d_optimizer = torch.optim.Adam(self.disc.parameters(), lr=exp.cfg.discriminator.lr)
+        self.g_optimizer = torch.optim.Adam(gen.parameters(), lr=self.cfg.g_lr)
+        exp.optimizers.update(discriminator=self.d_optimizer, generator_adv=self.g_optimizer)
+        self.rollout_policy = RolloutPolicy(gen, self.cfg.rollout_ema)
+        if self.rollout_policy.ema is not None:
+            exp.modules["rollout_policy"] = self.rollout_policy.ema  # checkpointed with the other modules
 
-def generator_step(exp: Experiment) -> tuple[float, float]:
-    """One policy-gradient update on a fresh batch; returns (loss, mean reward)."""
-    s = exp.cfg.seqgan
-    gen = exp.generator
-    disc = exp.modules["discriminator"]
-    gen.eval()
-    samples = gen.sample(s.g_batch_size)  # [B, T]
-    policy = exp.rollout_policy.module
-    rewards = rollout_rewards(policy, disc.prob_real, samples, s.rollout_num, max_batch=s.rollout_max_batch)
-    gen.train()
-    mask = gen.token_mask(samples)  # [B, T]: padding after EOS counts neither in the loss nor the mean reward
-    loss = policy_gradient_loss(gen.log_probs(samples), rewards, mask=mask, baseline=s.baseline)
-    opt = exp.optimizers["generator_adv"]
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if s.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(gen.parameters(), s.grad_clip)
-    opt.step()
-    return loss.item(), (rewards * mask).sum().item() / mask.sum().clamp(min=1).item()
+    @staticmethod
+    def check(cfg: ExperimentConfig) -> None:
+        """The discriminator's filters must fit the sequences."""
+        if isinstance(cfg.discriminator, CNNDiscriminatorConfig):
+            cfg.discriminator.check_length(cfg.seq_len, cfg.seq_len_source)
 
+    def phases(self) -> list[tuple[str, PhaseFn]]:
+        return [(PRETRAIN_D, self.pretrain_discriminator), (ADVERSARIAL, self.adversarial)]
 
-def adversarial(exp: Experiment, start_iteration: int) -> None:
-    s = exp.cfg.seqgan
-    if start_iteration == 0:
-        if exp.rollout_policy.ema is not None:  # the EMA copy starts from the pretrained generator
-            exp.rollout_policy.ema.load_state_dict(exp.generator.state_dict())
-        exp.log(ADVERSARIAL, "step", 0, s.iterations, exp.evaluate())
-    d_stats = exp.state.setdefault("d_stats", {})  # the latest discriminator round's loss and accuracy
-    bar = tqdm(range(start_iteration + 1, s.iterations + 1), desc="adversarial", unit="it", disable=None)
-    for it in bar:
-        results = [generator_step(exp) for _ in range(s.g_steps)]
-        g_loss = sum(r[0] for r in results) / len(results)
-        reward = sum(r[1] for r in results) / len(results)
-        exp.rollout_policy.update()
-        last = it == s.iterations
-        if it % s.eval_every == 0 or last:
-            exp.log(ADVERSARIAL, "step", it, s.iterations,
-                    {"g_loss": g_loss, "mean_reward": reward, **d_stats, **exp.evaluate()})
-        for _ in range(s.d_steps):
-            d_loss, d_acc = _d_round(exp, s.d_epochs)
-            d_stats.update(d_loss=d_loss, d_accuracy=d_acc)
-        bar.set_postfix(reward=f"{reward:.3f}", **{k: f"{v:.3f}" for k, v in d_stats.items()})
-        if it % s.checkpoint_every == 0 or last:
-            exp.save(ADVERSARIAL, it)
-    exp.save_weights("generator.safetensors", ["generator"])
+    # ------------------------------------------------------------------ discriminator
+    def _d_round(self, epochs: int, where: str = "a discriminator round") -> tuple[float, float]:
+        s, exp = self.cfg, self.exp
+        exp.generator.eval()
+        negatives = exp.generator.sample(s.n_negative, batch_size=exp.cfg.eval.batch_size)
+        positives = exp.task.train
+        if s.n_negative < len(positives):  # balanced classes: as many fresh random positives as negatives
+            positives = positives[torch.randperm(len(positives))[: s.n_negative].to(positives.device)]
+        return train_discriminator(self.disc, self.d_optimizer, positives, negatives, epochs,
+                                   exp.cfg.discriminator.batch_size, where=where)
+
+    def pretrain_discriminator(self, start_round: int) -> None:
+        s, exp = self.cfg, self.exp
+        rounds = 0 if exp.cfg.init.discriminator else s.d_pretrain_rounds
+        bar = tqdm(range(start_round + 1, rounds + 1), desc="pretrain D", unit="round", disable=None)
+        for r in bar:
+            d_loss, d_acc = self._d_round(s.d_pretrain_epochs, where=f"discriminator pretraining round {r}")
+            bar.set_postfix(loss=f"{d_loss:.3f}", acc=f"{d_acc:.3f}")
+            last = r == rounds
+            if r % s.eval_every == 0 or last:
+                exp.log(PRETRAIN_D, "step", r, rounds, {"d_loss": d_loss, "d_accuracy": d_acc})
+            if r % s.checkpoint_every == 0 or last:
+                exp.save(PRETRAIN_D, r)
+
+    # ------------------------------------------------------------------ generator
+    def generator_step(self, iteration: int | None = None) -> tuple[float, float]:
+        """One policy-gradient update on a fresh batch; returns (loss, mean reward).
+
+        A non-finite loss stops training (UserError naming ``iteration``) before the optimizer step.
+        """
+        s, gen = self.cfg, self.exp.generator
+        gen.eval()
+        samples = gen.sample(s.g_batch_size)  # [B, T]
+        rewards = rollout_rewards(self.rollout_policy.module, self.disc.prob_real, samples, s.rollout_num,
+                                  max_batch=s.rollout_max_batch)
+        gen.train()
+        mask = gen.token_mask(samples)  # [B, T]: padding after EOS counts neither in the loss nor the mean reward
+        loss = policy_gradient_loss(gen.log_probs(samples), rewards, mask=mask, baseline=s.baseline)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise UserError(_diverged(f"iteration {iteration}" if iteration is not None else "a generator step"))
+        self.g_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if s.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(gen.parameters(), s.grad_clip)
+        optimizer_step(self.g_optimizer, f"iteration {iteration}" if iteration is not None else "a generator step")
+        return value, (rewards * mask).sum().item() / mask.sum().clamp(min=1).item()
+
+    def adversarial(self, start_iteration: int) -> None:
+        s, exp = self.cfg, self.exp
+        if start_iteration == 0:
+            if self.rollout_policy.ema is not None:  # the EMA copy starts from the pretrained generator
+                self.rollout_policy.ema.load_state_dict(exp.generator.state_dict())
+            exp.log(ADVERSARIAL, "step", 0, s.iterations, exp.evaluate(ADVERSARIAL, 0))
+        d_stats = exp.state.setdefault("d_stats", {})  # the latest discriminator round's loss and accuracy
+        bar = tqdm(range(start_iteration + 1, s.iterations + 1), desc="adversarial", unit="it", disable=None)
+        for it in bar:
+            results = [self.generator_step(it) for _ in range(s.g_steps)]
+            g_loss = sum(r[0] for r in results) / len(results)
+            reward = sum(r[1] for r in results) / len(results)
+            self.rollout_policy.update()
+            last = it == s.iterations
+            if it % s.eval_every == 0 or last:
+                exp.log(ADVERSARIAL, "step", it, s.iterations,
+                        {"g_loss": g_loss, "mean_reward": reward, **d_stats, **exp.evaluate(ADVERSARIAL, it)})
+            for _ in range(s.d_steps):
+                d_loss, d_acc = self._d_round(s.d_epochs, where=f"iteration {it}")
+                d_stats.update(d_loss=d_loss, d_accuracy=d_acc)
+            bar.set_postfix(reward=f"{reward:.3f}", **{k: f"{v:.3f}" for k, v in d_stats.items()})
+            if it % s.checkpoint_every == 0 or last:
+                exp.save(ADVERSARIAL, it)
+        exp.save_weights("generator.safetensors", ["generator"])

@@ -1,0 +1,220 @@
+"""What every generator kind shares: the sequence conventions, masking, likelihoods and batched sampling.
+
+Conventions used throughout seqgan-kit:
+
+- A sequence batch is ``[B, T]`` int64 token ids. Sequences start from an implicit ``start_token`` that is
+  *not* part of the tensor: the input at position 0 is ``start_token``, at position t > 0 it is ``y[t-1]``.
+- A generator is a left-to-right model with a recurrent *state*. The state *at position t* is the one after
+  consuming the inputs up to position t; :meth:`SequenceGenerator.logits` at that state gives the logits of
+  ``y[t]``.
+- Variable-length text (``eos_token`` set): a sequence ends with its first ``eos_token``; every later position
+  holds ``pad_token``. Sampling writes PAD after EOS, the model never produces PAD or the start token (their
+  logits are -inf), the last position of a sequence is always EOS (a sample never runs past ``max_len``
+  positions), and :meth:`SequenceGenerator.token_mask` marks the positions up to and including EOS. Without
+  ``eos_token`` (the synthetic task) every sequence has exactly ``max_len`` tokens and every position counts.
+
+A generator kind subclasses :class:`SequenceGenerator`, implements ``forward`` (teacher forcing),
+``initial_state``, ``advance`` and ``logits`` (the incremental API), ``config`` and ``from_config``, and is
+registered with :func:`seqgan_kit.models.registry.register`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .sampling import DEFAULT_SAMPLER, sample_categorical
+
+State = Any
+"""A generator kind's recurrent state; for the LSTM a pair ``(h, c)`` of ``[B, H]`` tensors."""
+
+
+class SequenceGenerator(nn.Module):
+    """Base class of generator kinds: token conventions, masks, log-likelihoods and sampling."""
+
+    kind = ""
+
+    def __init__(self, vocab_size: int, max_len: int, start_token: int = 0, eos_token: int | None = None,
+                 pad_token: int = 0) -> None:
+        super().__init__()
+        for name, token in (("start_token", start_token), ("eos_token", eos_token), ("pad_token", pad_token)):
+            if token is not None and not 0 <= token < vocab_size:
+                raise ValueError(f"{name} {token} outside the vocabulary of size {vocab_size}")
+        if eos_token is not None and len({start_token, eos_token, pad_token}) != 3:
+            raise ValueError("start_token, eos_token and pad_token must differ for variable-length text")
+        if max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        self.vocab_size = vocab_size
+        self.max_len = max_len
+        self.start_token = start_token
+        self.eos_token = eos_token
+        self.pad_token = pad_token
+        # -inf on tokens the model may never emit (PAD and the start token, for variable-length text).
+        banned = torch.zeros(vocab_size)
+        if eos_token is not None:
+            banned[[pad_token, start_token]] = float("-inf")
+        self.register_buffer("logit_bias", banned, persistent=False)  # [V]
+
+    def special_tokens(self) -> dict[str, Any]:
+        """The token arguments every kind's ``config()`` includes."""
+        return {"vocab_size": self.vocab_size, "max_len": self.max_len, "start_token": self.start_token,
+                "eos_token": self.eos_token, "pad_token": self.pad_token}
+
+    @property
+    def device(self) -> torch.device:
+        return self.logit_bias.device
+
+    # ----------------------------------------------------------------- what a kind implements
+    def forward(self, seqs: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits: ``seqs [B, T]`` -> ``[B, T, V]`` (position t predicts ``seqs[:, t]``)."""
+        raise NotImplementedError
+
+    def initial_state(self, batch: int) -> State:
+        """State at position 0 (after the start token): its logits give the distribution of ``y[0]``."""
+        raise NotImplementedError
+
+    def advance(self, tokens: torch.Tensor, state: State) -> State:
+        """Feed ``tokens [B]`` from ``state``; return the next state."""
+        raise NotImplementedError
+
+    def logits(self, state: State) -> torch.Tensor:
+        """Next-token logits ``[B, V]`` at ``state`` (banned tokens at -inf)."""
+        raise NotImplementedError
+
+    def state_batch(self, state: State) -> int:
+        """Rows in ``state`` (a tensor, or a tuple of tensors whose first is ``[B, ...]``)."""
+        return (state[0] if isinstance(state, tuple) else state).shape[0]
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, enough to rebuild the module (stored in checkpoints)."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- shared: inputs and masks
+    def inputs(self, seqs: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` targets -> ``[B, T]`` inputs: the start token, then the targets shifted right by one."""
+        if seqs.dim() != 2:
+            raise ValueError(f"expected a [B, T] batch of token ids, got shape {tuple(seqs.shape)}")
+        if seqs.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"expected integer token ids, got dtype {seqs.dtype}")
+        start = seqs.new_full((seqs.shape[0], 1), self.start_token)
+        return torch.cat([start, seqs[:, :-1]], dim=1)
+
+    @property
+    def variable_length(self) -> bool:
+        """True for text models whose sequences end at ``eos_token`` (then padded with ``pad_token``)."""
+        return self.eos_token is not None
+
+    def token_mask(self, seqs: torch.Tensor) -> torch.Tensor:
+        """Positions that belong to the sequence: ``[B, T]`` ids -> ``[B, T]`` bool (all true without EOS).
+
+        With ``eos_token`` set these are the positions up to and including the first EOS (PAD only follows
+        EOS, so this is ``seqs != pad_token``).
+        """
+        if not self.variable_length:
+            return torch.ones_like(seqs, dtype=torch.bool)
+        return seqs != self.pad_token
+
+    def eos_seen(self, seqs: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` -> ``[B, T]`` bool: does ``seqs[:, :t+1]`` contain EOS (variable-length models only)?"""
+        return (seqs == self.eos_token).long().cummax(dim=1).values.bool()
+
+    # ----------------------------------------------------------------- shared: likelihoods
+    def log_probs(self, seqs: torch.Tensor) -> torch.Tensor:
+        """Per-token log-probabilities ``log G(y_t | y_<t)``: ``[B, T]`` ids -> ``[B, T]`` floats.
+
+        Padding positions (after EOS) hold 0, so sums over a row are the sequence's log-likelihood.
+        """
+        logp = torch.log_softmax(self(seqs), dim=-1)  # [B, T, V]
+        lp = logp.gather(-1, seqs.long().unsqueeze(-1)).squeeze(-1)  # [B, T]
+        if self.variable_length:
+            lp = lp.masked_fill(~self.token_mask(seqs), 0.0)  # PAD has logit -inf: never multiply it by 0
+        return lp
+
+    def nll(self, seqs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean per-token negative log-likelihood in nats over the tokens of the sequences (padding excluded)
+        and where the optional ``mask [B, T]`` is true."""
+        lp = self.log_probs(seqs)  # [B, T]
+        keep = self.token_mask(seqs)
+        if mask is not None:
+            keep = keep & mask.bool()
+        keep = keep.to(lp.dtype)
+        return -(lp * keep).sum() / keep.sum().clamp(min=1)
+
+    # ----------------------------------------------------------------- shared: sampling
+    def finish(self, tokens: torch.Tensor, done: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Apply the end-of-sequence rule to freshly sampled ``tokens [B]``.
+
+        ``done [B]`` bool marks rows that already emitted EOS: their token becomes PAD. Returns the tokens and
+        the updated ``done`` (``None`` in, ``None`` out, for fixed-length models).
+        """
+        if done is None or not self.variable_length:
+            return tokens, done
+        tokens = tokens.masked_fill(done, self.pad_token)
+        return tokens, done | (tokens == self.eos_token)
+
+    def draw(self, state: State, position: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+             method: str = DEFAULT_SAMPLER) -> torch.Tensor:
+        """The tokens ``[B]`` at absolute ``position`` from ``state``: a sample of the next-token distribution,
+        or EOS without a draw at the last position of a variable-length model."""
+        if self.variable_length and position == self.max_len - 1:
+            return torch.full((self.state_batch(state),), self.eos_token, dtype=torch.long, device=self.device)
+        return sample_categorical(self.logits(state), temperature, generator, method)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        state: State,
+        steps: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        method: str = DEFAULT_SAMPLER,
+        done: torch.Tensor | None = None,
+        position: int | None = None,
+    ) -> torch.Tensor:
+        """Sample ``steps`` tokens starting from ``state`` (a state whose logits give the next token).
+
+        Returns ``[B, steps]`` int64. ``position`` is the absolute position of the first token (default:
+        ``max_len - steps``, a continuation that runs to the end). For variable-length models ``done [B]``
+        (default: all false) marks rows that have already ended; rows write PAD after their EOS, and sampling
+        stops early once every row has ended. The state after the last token is not computed.
+        """
+        b = self.state_batch(state)
+        start = self.max_len - steps if position is None else position
+        if self.variable_length and done is None:
+            done = torch.zeros(b, dtype=torch.bool, device=self.device)
+        out = torch.full((b, steps), self.pad_token, dtype=torch.long, device=self.device)  # [B, steps]
+        for s in range(steps):
+            token, done = self.finish(self.draw(state, start + s, temperature, generator, method), done)
+            out[:, s] = token
+            if done is not None and bool(done.all()):
+                break  # the rest stays PAD
+            if s + 1 < steps:
+                state = self.advance(token, state)
+        return out
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        batch_size: int = 4096,
+        length: int | None = None,
+        method: str = DEFAULT_SAMPLER,
+    ) -> torch.Tensor:
+        """Sample ``n`` sequences of ``length`` (default ``max_len``) tokens: ``[n, length]`` int64.
+
+        Sampling is batched over all sequences (in chunks of ``batch_size`` rows to bound memory).
+        ``temperature = 0`` gives greedy decoding.
+        """
+        length = self.max_len if length is None else length
+        chunks = []
+        for lo in range(0, n, batch_size):
+            rows = min(batch_size, n - lo)
+            chunks.append(self.generate(self.initial_state(rows), length, temperature, generator, method,
+                                        position=0))
+        if not chunks:
+            return torch.empty(0, length, dtype=torch.long, device=self.device)
+        return torch.cat(chunks, dim=0)

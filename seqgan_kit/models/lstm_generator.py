@@ -1,0 +1,130 @@
+"""The LSTM generator (``generator.kind = "lstm"``): token embedding -> one LSTM layer -> linear projection.
+
+The same module (loaded with other weights) is the target-LSTM oracle, see :mod:`seqgan_kit.models.oracle`.
+Sequence conventions (start token, EOS/PAD, states at positions) are those of
+:mod:`seqgan_kit.models.generator`; the LSTM state is a pair ``(h, c)`` of ``[B, H]`` tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import positive
+from .generator import SequenceGenerator
+from .registry import register
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class LSTMGeneratorConfig:
+    """The ``[generator]`` table of the LSTM generator (paper: emb 32, hidden 32, every parameter ~ N(0, 0.1))."""
+
+    kind: str = "lstm"
+    emb_dim: int = 32
+    hidden_dim: int = 32
+    init_std: float = 0.1
+
+    def validate(self) -> None:
+        positive(self, "emb_dim", "hidden_dim", "init_std")
+
+
+@register("generator", "lstm", LSTMGeneratorConfig)
+class LSTMGenerator(SequenceGenerator):
+    """LSTM language model over a fixed vocabulary, with fast batched sampling.
+
+    Paper settings (SeqGAN synthetic task): ``vocab_size=5000, emb_dim=32, hidden_dim=32, max_len=20,
+    start_token=0`` and every parameter drawn from N(0, ``init_std`` = 0.1).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        emb_dim: int = 32,
+        hidden_dim: int = 32,
+        max_len: int = 20,
+        start_token: int = 0,
+        init_std: float = 0.1,
+        eos_token: int | None = None,
+        pad_token: int = 0,
+    ) -> None:
+        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token)
+        self.emb_dim = emb_dim
+        self.hidden_dim = hidden_dim
+        self.embedding = nn.Embedding(vocab_size, emb_dim)
+        self.lstm = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
+        self.proj = nn.Linear(hidden_dim, vocab_size)
+        self.reset_parameters(init_std)
+
+    @classmethod
+    def from_config(cls, cfg: LSTMGeneratorConfig, **sizes: Any) -> LSTMGenerator:
+        """Build from the ``[generator]`` table; ``sizes``: vocab_size, max_len and the special tokens."""
+        return cls(emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, init_std=cfg.init_std, **sizes)
+
+    def reset_parameters(self, std: float) -> None:
+        """Every weight and bias ~ N(0, std); the LSTM's second bias (``bias_hh``) is zero so the gate
+        bias has exactly that distribution, as in the original single-bias cell."""
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name == "lstm.bias_hh_l0":
+                    p.zero_()
+                else:
+                    p.normal_(0.0, std)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, enough to rebuild the module (stored in checkpoints)."""
+        return {**self.special_tokens(), "emb_dim": self.emb_dim, "hidden_dim": self.hidden_dim}
+
+    # ----------------------------------------------------------------- teacher forcing
+    def forward(self, seqs: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits. ``seqs [B, T]`` -> ``[B, T, V]`` (position t predicts ``seqs[:, t]``)."""
+        emb = self.embedding(self.inputs(seqs))  # [B, T, E]
+        hidden, _ = self.lstm(emb)  # [B, T, H]
+        return self.proj(hidden) + self.logit_bias  # [B, T, V]
+
+    # ----------------------------------------------------------------- incremental API
+    def zero_state(self, batch: int) -> LSTMState:
+        """All-zero ``(h, c)``, each ``[batch, H]``, on the module's device."""
+        z = torch.zeros(batch, self.hidden_dim, device=self.device, dtype=self.proj.weight.dtype)
+        return z, z.clone()
+
+    def advance(self, tokens: torch.Tensor, state: LSTMState) -> LSTMState:
+        """Feed ``tokens [B]`` into the LSTM from ``state``; return the new ``(h, c)``, each ``[B, H]``."""
+        lstm = self.lstm
+        h, c = torch.lstm_cell(
+            self.embedding(tokens), state, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
+        )
+        return h, c
+
+    def logits(self, state: LSTMState) -> torch.Tensor:
+        """Next-token logits ``[B, V]`` at ``state``."""
+        return self.proj(state[0]) + self.logit_bias
+
+    def step(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
+        """Feed ``tokens [B]`` and return the next-token logits ``[B, V]`` and the new state."""
+        state = self.advance(tokens, state)
+        return self.logits(state), state
+
+    def initial_state(self, batch: int) -> LSTMState:
+        """State at position 0 (after the start token): its logits give the distribution of ``y[0]``."""
+        start = torch.full((batch,), self.start_token, dtype=torch.long, device=self.device)
+        return self.advance(start, self.zero_state(batch))
+
+    def prefix_states(self, seqs: torch.Tensor) -> LSTMState:
+        """States at every position of a teacher-forced pass.
+
+        ``seqs [B, T]`` -> ``(h, c)``, each ``[B, T, H]``; ``h[:, t]`` gives the logits of ``seqs[:, t]``,
+        so a continuation of the prefix ``seqs[:, :t]`` starts from ``(h[:, t], c[:, t])``.
+        """
+        inputs = self.inputs(seqs)
+        state = self.zero_state(seqs.shape[0])
+        hs, cs = [], []
+        for t in range(seqs.shape[1]):
+            state = self.advance(inputs[:, t], state)
+            hs.append(state[0])
+            cs.append(state[1])
+        return torch.stack(hs, dim=1), torch.stack(cs, dim=1)

@@ -1,0 +1,29 @@
+"""The ``[eval]`` table: how a task evaluates a generator during training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import ConfigError, positive
+
+
+@dataclass
+class EvalConfig:
+    """How NLL_oracle / NLL_test and the text metrics are computed."""
+
+    n_samples: int = 9984
+    """Generator samples scored by the oracle for NLL_oracle (the original: 9,984)."""
+    batch_size: int = 256
+    """Rows per sampling/scoring chunk (small chunks keep the [rows, T, V] logits cache-friendly)."""
+    bleu_samples: int = 500
+    """Text task: generated samples scored with BLEU against the test split at every evaluation (0: none)."""
+    bleu_references: int = 2000
+    """Text task: test examples used as BLEU references during training (0: all)."""
+
+    def validate(self) -> None:
+        positive(self, "n_samples", "batch_size")
+        if self.bleu_samples == 1 or self.bleu_samples < 0:
+            raise ConfigError("bleu_samples", f"0 (off) or at least 2 (Self-BLEU needs two samples), got "
+                                              f"{self.bleu_samples}")
+        if self.bleu_references < 0:
+            raise ConfigError("bleu_references", f"must be >= 0 (0 = all), got {self.bleu_references}")

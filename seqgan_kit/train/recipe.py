@@ -1,0 +1,166 @@
+"""A recipe: one TOML file (plus its ``extends`` parents and ``--set`` overrides) -> :class:`ExperimentConfig`.
+
+Tables and who owns them::
+
+    name, task, algorithm, seed, device     this module
+    [runtime]                               RuntimeConfig (this module)
+    [oracle]                                tasks/synthetic.py   (task = "synthetic")
+    [data]                                  data/cards.py        (task = "text"; a corpus card fills it)
+    [generator] kind = "lstm", ...          the registered generator kind's config (models/)
+    [discriminator] kind = "cnn", ...       the registered discriminator kind's config (models/)
+    [mle]                                   train/mle.py (the shared pretraining stage)
+    [init]                                  train/init.py (start from other runs' weights)
+    [eval]                                  tasks/evaluation.py
+    [<algorithm table>]                     the registered algorithm's own config (e.g. [seqgan])
+
+Every value is checked before any work starts; an error names the dotted key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError, apply_overrides, coerce, field_types, from_dict, non_negative, read_recipe, to_dict
+from ..data.cards import DataConfig, with_card
+from ..models.registry import DEFAULT_KIND, get_kind
+from ..tasks.evaluation import EvalConfig
+from ..tasks.synthetic import OracleConfig
+from .init import InitConfig
+from .mle import MLEConfig
+from .registry import algorithms, get_algorithm
+
+TASKS = ("synthetic", "text")
+
+
+@dataclass
+class RuntimeConfig:
+    """How the process runs (changes no result on CPU, only speed)."""
+
+    threads: int = 0
+    """CPU threads for PyTorch (0: PyTorch's default). 1 is fastest on a busy or 2-core machine."""
+
+    def validate(self) -> None:
+        non_negative(self, "threads")
+
+
+@dataclass
+class ExperimentConfig:
+    """One experiment: what to train, how, and where it runs (see the module docstring for the tables)."""
+
+    name: str = "experiment"
+    task: str = "synthetic"
+    """``synthetic`` (an oracle LSTM makes the data, ``[oracle]``) or ``text`` (a corpus, ``[data]``)."""
+    algorithm: str = "mle"
+    """A registered algorithm (``mle``, ``seqgan``, ...)."""
+    seed: int = 0
+    device: str = "auto"
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    oracle: OracleConfig = field(default_factory=OracleConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    generator: Any = None
+    """The ``[generator]`` table: the config dataclass of ``generator.kind``."""
+    discriminator: Any = None
+    """The ``[discriminator]`` table: the config dataclass of ``discriminator.kind``."""
+    mle: MLEConfig = field(default_factory=MLEConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    algo: Any = None
+    """The algorithm's own table (e.g. ``[seqgan]``), or None for an algorithm without one."""
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens per training sequence: the oracle's length, or a text example's ``max_len`` plus EOS."""
+        return self.oracle.seq_len if self.task == "synthetic" else self.data.max_len + 1
+
+    @property
+    def seq_len_source(self) -> str:
+        """Which keys set :attr:`seq_len` (for error messages)."""
+        return "oracle.seq_len" if self.task == "synthetic" else "data.max_len + 1 (EOS)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``config.toml``; the algorithm's table appears under its own name."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "algo"}
+        out = {k: to_dict(v) if dataclasses.is_dataclass(v) else v for k, v in out.items()}
+        if self.algo is not None:
+            out[get_algorithm(self.algorithm).table] = to_dict(self.algo)
+        return out
+
+
+_SCALARS = ("name", "task", "algorithm", "seed", "device")
+_FIXED_TABLES = {"runtime": RuntimeConfig, "oracle": OracleConfig, "data": DataConfig, "mle": MLEConfig,
+                 "init": InitConfig, "eval": EvalConfig}
+_MODEL_TABLES = ("generator", "discriminator")
+
+
+def _model_config(role: str, table: Any) -> Any:
+    """The config dataclass of the ``[role]`` table's ``kind``."""
+    table = {} if table is None else table
+    if not isinstance(table, dict):
+        raise ConfigError(role, f"expected a table [{role}], got {table!r}")
+    kind_cls = get_kind(role, coerce(f"{role}.kind", table.get("kind", DEFAULT_KIND[role]), str)).config
+    return from_dict(kind_cls, table, f"{role}.")
+
+
+def build_config(data: dict[str, Any], overrides: list[str] | None = None, base: Path | None = None,
+                 merge_card: bool = True) -> ExperimentConfig:
+    """Build and validate a config from a recipe dict plus ``key=value`` override strings.
+
+    A corpus card named by ``data.card`` fills the ``[data]`` keys the recipe does not set (``base``: the folder
+    relative card paths are tried against). ``merge_card=False`` for a run directory's resolved config, which
+    already holds the card's values.
+    """
+    data = apply_overrides(data, overrides or [])
+    types_ = field_types(ExperimentConfig)
+    values: dict[str, Any] = {key: coerce(key, data[key], types_[key]) for key in _SCALARS if key in data}
+    cfg = ExperimentConfig(**values)
+    if cfg.task not in TASKS:
+        raise ConfigError("task", f"expected one of {', '.join(map(repr, TASKS))}, got {cfg.task!r}")
+    spec = get_algorithm(cfg.algorithm)
+    for key, value in data.items():
+        if key in _SCALARS:
+            continue
+        if key in _FIXED_TABLES:
+            if key == "data" and merge_card and isinstance(value, dict):
+                try:
+                    value = with_card(value, base)
+                except ConfigError as exc:
+                    raise exc.under("data") from None
+            setattr(cfg, key, from_dict(_FIXED_TABLES[key], value, f"{key}."))
+        elif key in _MODEL_TABLES:
+            setattr(cfg, key, _model_config(key, value))
+        elif spec.config is not None and key == spec.table:
+            cfg.algo = from_dict(spec.config, value, f"{key}.")
+        else:
+            tables = sorted([*_SCALARS, *_FIXED_TABLES, *_MODEL_TABLES, *([spec.table] if spec.config else [])])
+            owner = next((a.name for a in algorithms().values() if a.config is not None and a.table == key), None)
+            hint = f"the table of algorithm {owner!r}, this recipe runs {cfg.algorithm!r}; " if owner else ""
+            raise ConfigError(key, f"({hint}known keys: {', '.join(tables)})", unknown=True)
+    for role in _MODEL_TABLES:
+        if getattr(cfg, role) is None:
+            setattr(cfg, role, _model_config(role, None))
+    if spec.config is not None and cfg.algo is None:
+        cfg.algo = spec.config()
+    if cfg.task == "text" and not cfg.data.train and not cfg.data.hf_dataset:
+        name = f"corpus {cfg.data.name!r}" if cfg.data.name else "the corpus"
+        raise ConfigError("data.train", f"{name} has no training file (a test-only corpus serves for evaluation "
+                                        f"only): set data.train to a file with one example per line, or "
+                                        f"data.hf_dataset")
+    check = getattr(spec.trainer, "check", None)
+    if check is not None:
+        check(cfg)
+    return cfg
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read a TOML recipe (resolving ``extends``) and apply ``--set`` overrides."""
+    path = Path(path)
+    return build_config(read_recipe(path), overrides, base=path.parent)
+
+
+def config_from_run(data: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
+    """The config of a run directory's ``config.toml`` (already resolved: no card merge) plus overrides."""
+    return build_config(data, overrides, merge_card=False)

@@ -1,0 +1,76 @@
+"""The algorithm registry: ``algorithm = "NAME"`` in a recipe selects a registered trainer.
+
+A training module registers its trainer class with the config dataclass of its own recipe table::
+
+    @register_algorithm("seqgan", config=SeqGANConfig)
+    class SeqGANTrainer:
+        def __init__(self, exp: Experiment) -> None: ...   # build models and optimizers on ``exp``
+        def phases(self) -> list[tuple[str, PhaseFn]]: ...  # what runs after the shared MLE pretraining
+        @staticmethod
+        def check(cfg: ExperimentConfig) -> None: ...       # optional: checks across tables
+
+The runner and the config loader name no algorithm: they ask this registry. ``pretrain=False`` skips the
+shared MLE stage and ``uses_generator=False`` builds no generator (an algorithm that trains an encoder). The
+built-in algorithms are imported on first use; one registered elsewhere (a test, a plugin) works the same way.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import UserError
+
+BUILTIN_MODULES = ("seqgan_kit.train.mle", "seqgan_kit.train.seqgan")
+
+PhaseFn = Callable[[int], None]
+"""A phase: called with the number of units (epochs, iterations) already done; runs the rest."""
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """A registered algorithm: its trainer class, its recipe table and whether MLE pretraining runs first."""
+
+    name: str
+    trainer: type
+    config: type | None
+    table: str
+    pretrain: bool
+    uses_generator: bool
+
+
+_ALGORITHMS: dict[str, AlgorithmSpec] = {}
+_builtins_loaded = False
+
+
+def register_algorithm(name: str, config: type | None = None, table: str | None = None, pretrain: bool = True,
+                       uses_generator: bool = True):
+    """Class decorator registering a trainer as ``algorithm = name`` (its table ``[table]``, default ``name``).
+
+    ``pretrain``: run the shared MLE stage first; ``uses_generator``: the run builds a generator (implied by
+    ``pretrain``)."""
+
+    def wrap(trainer: type) -> type:
+        _ALGORITHMS[name] = AlgorithmSpec(name, trainer, config, table or name, pretrain, uses_generator or pretrain)
+        return trainer
+
+    return wrap
+
+
+def algorithms() -> dict[str, AlgorithmSpec]:
+    """Every registered algorithm (built-ins loaded)."""
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+    return dict(_ALGORITHMS)
+
+
+def get_algorithm(name: str) -> AlgorithmSpec:
+    """The algorithm ``name``; UserError listing the registered ones otherwise."""
+    known = algorithms()
+    if name not in known:
+        raise UserError(f"algorithm: unknown algorithm {name!r} (registered: {', '.join(sorted(known))})")
+    return known[name]
