@@ -1,4 +1,4 @@
-"""Time the exact categorical samplers of seqgan_kit.sampling side by side, at the generator's sizes.
+"""Time the exact categorical samplers of seqgan_kit.models.sampling side by side, at the generator's sizes.
 
     python eval/bench_sampling.py [--rows 4096] [--vocab 5000] [--repeats 7] [--json]
 

@@ -202,7 +202,7 @@ def test_the_sampler_refuses_non_finite_rows_and_temperatures():
             sample_categorical(ok, temperature)
 
 
-def test_a_diverging_run_stops_in_one_line_without_a_checkpoint(run_copy, tmp_path, capsys):
+def test_a_diverging_run_stops_in_one_line_without_a_checkpoint(run_copy, tmp_path, capsys, monkeypatch):
     """Fresh (CLI): the run stops at epoch 1 and its folder goes. Resume: the checkpoint stays as it was.
     SeqGAN: a diverging discriminator stops the run the same way."""
     run = tmp_path / "fresh"
@@ -210,8 +210,12 @@ def test_a_diverging_run_stops_in_one_line_without_a_checkpoint(run_copy, tmp_pa
     one_error(code, err, "training diverged: non-finite loss at epoch 1", "lower the learning rate")
     assert not run.exists()
 
+    # On resume the optimizer's learning rate comes back from the checkpoint, so make the loss itself NaN.
+    real_loss = mle.mle_loss
+    monkeypatch.setattr(mle, "mle_loss", lambda gen, batch: real_loss(gen, batch) * float("nan"))
     checkpoint = (run_copy / "checkpoint.safetensors").read_bytes()
-    assert main(["train", "--resume", str(run_copy), "--set", "mle.lr=1e36", "--set", "mle.epochs=3"]) == 2
+    assert main(["train", "--resume", str(run_copy), "--set", "mle.epochs=3"]) == 2
+    monkeypatch.undo()
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "training diverged" in err[0] and "epoch 3" in err[0], err
     assert (run_copy / "checkpoint.safetensors").read_bytes() == checkpoint
@@ -237,16 +241,19 @@ def test_nll_test_refuses_sequences_longer_than_the_model(base_run, tmp_path):
     one_error(code, err, str(long), "7 tokens", "max_len 6")
 
 
-def test_nll_oracle_reports_the_scored_length_and_warns_off_20(tmp_path):
+def test_nll_oracle_reports_the_scored_length_and_warns_off_20(tmp_path, capsys):
     short = tmp_path / "short.txt"
     short.write_text("1 2 3 4 5 6\n7 8 9 10 11 12\n")
     base = ["eval", "nll-oracle", "--oracle", "88", "--vocab-size", "40", "--emb-dim", "8", "--hidden-dim", "8"]
     code, out, err = cli(*base, "--samples", str(short), "--json")
     assert code == 0 and json.loads(out[0])["seq_len"] == 6
     assert len(err) == 1 and "warning" in err[0] and "20" in err[0], err
-    for flag in ("--vocab-size", "--emb-dim", "--hidden-dim"):
-        code, _, err = cli("eval", "nll-oracle", "--oracle", "88", flag, "0", "--samples", str(short))
-        one_error(code, err, f"{flag} must be positive")
+    code, _, err = cli("eval", "nll-oracle", "--oracle", "88", "--vocab-size", "0", "--samples", str(short))
+    one_error(code, err, "--vocab-size must be positive")
+    for flag in ("--emb-dim", "--hidden-dim"):
+        assert main(["eval", "nll-oracle", "--oracle", "88", flag, "-3", "--samples", str(short)]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and f"{flag} must be positive" in err[0], err
 
 
 # ----------------------------------------------------------------------------------------------- 6. OS errors

@@ -34,7 +34,7 @@ TOKENIZER_KINDS = ("char", "whitespace", "sentencepiece")
 class DataConfig:
     """A real-text corpus (``task = "text"``): where the lines come from and how they become token ids.
 
-    A corpus card (``corpora/<name>.toml``) fills these fields; keys set in the recipe's ``[data]`` table and
+    A corpus card (``seqgan_kit/data/cards/<name>.toml``, or any card file) fills these fields; keys set in the recipe's ``[data]`` table and
     ``--set data.KEY=...`` override the card. Any UTF-8 file with one example per line works without a card.
     """
 

@@ -46,7 +46,7 @@ MIN_REFERENCE_COVERAGE = 0.5
 
 
 class SweepModel(Protocol):
-    """What a sweep needs from a model (:class:`seqgan_kit.textmodel.TextModel` provides it).
+    """What a sweep needs from a model (:class:`seqgan_kit.runs.textmodel.TextModel` provides it).
 
     Optional: ``bleu_orders: list[int]`` (the run's own BLEU orders) and ``vocab_tokens: set[str]`` (the
     vocabulary in eval-token space), read with ``getattr``.

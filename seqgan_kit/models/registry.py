@@ -77,10 +77,10 @@ def kinds(role: str) -> dict[str, ModelKind]:
 
 
 def get_kind(role: str, name: str) -> ModelKind:
-    """The registered ``role`` kind ``name``; UserError listing the known kinds otherwise."""
+    """The registered ``role`` kind ``name``; ValueError listing the known kinds otherwise."""
     known = kinds(role)
     if name not in known:
-        raise UserError(f"{role}.kind: unknown {role} kind {name!r} (registered: {', '.join(sorted(known))})")
+        raise ValueError(f"unknown {role} kind {name!r} (registered: {', '.join(sorted(known))})")
     return known[name]
 
 
@@ -103,8 +103,7 @@ def rebuild(role: str, spec: dict[str, Any], source: str = "checkpoint") -> nn.M
         raise UserError(f"{source}: holds no {role} description")
     if "kind" not in spec:
         spec = {"kind": DEFAULT_KIND[role], "args": spec}
-    kind = get_kind(role, spec["kind"])
     try:
-        return kind.cls(**spec["args"])
+        return get_kind(role, spec["kind"]).cls(**spec["args"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{source}: cannot rebuild its {role} of kind {spec['kind']!r}: {exc}") from None
+        raise UserError(f"{source}: cannot rebuild its {role} of kind {spec.get('kind')!r}: {exc}") from None

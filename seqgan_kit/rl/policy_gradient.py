@@ -28,7 +28,7 @@ def policy_gradient_loss(
     """REINFORCE loss ``-sum_{b,t} mask * log_probs * A`` (a scalar, differentiable in ``log_probs`` only).
 
     Args:
-        log_probs: ``[B, T]`` per-token ``log G(y_t | y_<t)`` (e.g. ``Generator.log_probs(seqs)``).
+        log_probs: ``[B, T]`` per-token ``log G(y_t | y_<t)`` (e.g. ``SequenceGenerator.log_probs(seqs)``).
         rewards: ``[B, T]`` rewards ``Q_t`` (detached here).
         mask: optional ``[B, T]`` bool/0-1 tensor; positions where it is false/0 (padding) contribute nothing
             and are left out of the baseline mean.

@@ -29,7 +29,7 @@ so ``completions.view(L, N, B, T)[t - 1, n, b]`` is rollout ``n`` of sequence ``
    column is ``reward_fn(seqs)``, computed once.
 
 Variable-length text: a row whose prefix already contains EOS continues with PAD only, and a row that samples
-EOS writes PAD afterwards, exactly as :meth:`Generator.generate` does. Only live rows (not yet ended) are
+EOS writes PAD afterwards, exactly as :meth:`SequenceGenerator.generate` does. Only live rows (not yet ended) are
 sampled and advanced, and a completion of an ended prefix is the sequence itself, so its reward is the final
 reward without scoring it again. (The rewards of positions after EOS are masked out of the policy gradient.)
 
@@ -61,7 +61,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..models.lstm_generator import LSTMGenerator as Generator
+from ..models.lstm_generator import LSTMGenerator
 from ..models.sampling import DEFAULT_SAMPLER
 
 RewardFn = Callable[[torch.Tensor], torch.Tensor]
@@ -98,7 +98,7 @@ def _score(reward_fn: RewardFn, seqs: torch.Tensor, max_batch: int) -> torch.Ten
 
 @torch.no_grad()
 def rollout_completions(
-    generator: Generator,
+    generator: LSTMGenerator,
     seqs: torch.Tensor,
     num_rollouts: int,
     *,
@@ -156,7 +156,7 @@ def rollout_completions(
     return comp.view(lengths, n, b, t_len)  # [R, T] -> [L, N, B, T]
 
 
-def _step_live_rows(generator: Generator, comp: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+def _step_live_rows(generator: LSTMGenerator, comp: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
                     done: torch.Tensor, lo: int, hi: int, s: int, temperature: float,
                     rng: torch.Generator | None, method: str) -> None:
     """Variable-length step ``s`` for rows ``[lo, hi)``: rows that have ended get PAD; only the live rows
@@ -176,7 +176,7 @@ def _step_live_rows(generator: Generator, comp: torch.Tensor, h: torch.Tensor, c
 
 @torch.no_grad()
 def rollout_rewards(
-    generator: Generator,
+    generator: LSTMGenerator,
     reward_fn: RewardFn,
     seqs: torch.Tensor,
     num_rollouts: int,
@@ -196,7 +196,7 @@ def rollout_rewards(
         temperature: sampling temperature of the continuations (0 = greedy).
         max_batch: rows sampled / scored at once (memory bound).
         rng: optional ``torch.Generator`` on the generator's device for the continuations.
-        method: the exact sampler (:data:`seqgan_kit.sampling.SAMPLERS`).
+        method: the exact sampler (:data:`seqgan_kit.models.sampling.SAMPLERS`).
 
     Returns:
         ``[B, T]`` rewards: column ``t - 1`` (``t < T``) is the mean over the N rollouts of ``reward_fn`` on
@@ -225,7 +225,7 @@ def rollout_rewards(
 
 @torch.no_grad()
 def reference_rollout_rewards(
-    generator: Generator,
+    generator: LSTMGenerator,
     reward_fn: RewardFn,
     seqs: torch.Tensor,
     num_rollouts: int,
@@ -269,17 +269,17 @@ class RolloutPolicy:
     module docstring).
     """
 
-    def __init__(self, generator: Generator, decay: float = 0.0) -> None:
+    def __init__(self, generator: LSTMGenerator, decay: float = 0.0) -> None:
         if not 0 <= decay < 1:
             raise ValueError(f"EMA decay must lie in [0, 1), got {decay}")
         self.generator = generator
         self.decay = float(decay)
-        self.ema: Generator | None = None
+        self.ema: LSTMGenerator | None = None
         if self.decay > 0:
             self.ema = copy.deepcopy(generator).requires_grad_(False)
 
     @property
-    def module(self) -> Generator:
+    def module(self) -> LSTMGenerator:
         """The generator to roll out with."""
         return self.generator if self.ema is None else self.ema
 

@@ -135,10 +135,11 @@ def load_model(path: str | Path, role: str = "generator") -> tuple[nn.Module, di
     """The ``role`` model of a checkpoint file, or of a run directory's latest checkpoint, rebuilt from the
     kind and arguments stored with it: ``(module in eval mode, meta, file)``."""
     from ..models.registry import rebuild
+    from .rundir import CHECKPOINT
 
     path = Path(path)
     if path.is_dir():
-        path = path / "checkpoint.safetensors"
+        path = path / CHECKPOINT
     tensors, meta = load_checkpoint(path)
     spec = (meta.get("modules") or {}).get(role)
     if spec is None:

@@ -101,7 +101,10 @@ def _model_config(role: str, table: Any) -> Any:
     table = {} if table is None else table
     if not isinstance(table, dict):
         raise ConfigError(role, f"expected a table [{role}], got {table!r}")
-    kind_cls = get_kind(role, coerce(f"{role}.kind", table.get("kind", DEFAULT_KIND[role]), str)).config
+    try:
+        kind_cls = get_kind(role, coerce(f"{role}.kind", table.get("kind", DEFAULT_KIND[role]), str)).config
+    except ValueError as exc:
+        raise ConfigError(f"{role}.kind", str(exc)) from None
     return from_dict(kind_cls, table, f"{role}.")
 
 
