@@ -168,7 +168,7 @@ def test_cleaning_and_grouping_agree_with_the_reference_beyond_the_pinned_order(
     ref = load_reference()
     shi = corpora_dir() / "sources/texygen_shi.txt"
     poems = [line.strip() for line in shi.read_text(encoding="utf-8").split("\n") if line.strip()]
-    poems = ref.dedupe([p for p in poems if prep._QUATRAIN5.fullmatch(p)], ref.han_key)[::-1]
+    poems = ref.dedupe([p for p in poems if prep.cleaning._QUATRAIN5.fullmatch(p)], ref.han_key)[::-1]
     assert prep.one_per_group(poems, prep.poem_variants(poems)) == ref.near_dedupe_poems(poems)
 
     raw = (corpora_dir() / "sources/obama_speeches.txt").read_text(encoding="utf-8").split("\n")

@@ -317,3 +317,20 @@ def test_streamed_samples_equal_one_batch_across_the_chunk_boundary(base_run, tm
     gen = load_model(str(base_run), "generator")[0]
     expected = gen.sample(5000, generator=torch.Generator().manual_seed(7), batch_size=4096)
     assert out.read_text().splitlines() == [" ".join(map(str, row)) for row in expected.tolist()]
+
+
+def test_text_samples_streamed_in_chunks_equal_one_batch():
+    """``TextModel.iter_sample_ids`` draws exactly the rows of ``sample_ids`` (EOS/PAD, early stop per chunk)."""
+    from types import SimpleNamespace
+
+    from seqgan_kit.models.lstm_generator import LSTMGenerator
+    from seqgan_kit.runs.textmodel import TextModel
+
+    torch.manual_seed(0)
+    gen = LSTMGenerator(12, 8, 8, max_len=7, start_token=1, eos_token=2, pad_token=0).eval()
+    model = TextModel.__new__(TextModel)
+    model.generator, model.eval_cfg = gen, SimpleNamespace(batch_size=32)
+    whole = model.sample_ids(100, 0.9, seed=5)
+    chunks = list(model.iter_sample_ids(100, 0.9, seed=5))
+    assert [len(c) for c in chunks] == [32, 32, 32, 4]
+    assert torch.equal(torch.cat(chunks), whole)

@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     register(ev)
     add_cli(sub)
+    from .encoders import register as register_encoders
+    register_encoders(ev, sub)
     return parser
 
 

@@ -121,6 +121,35 @@ def _write_outputs(out: Path, result: dict[str, Any], table_md: str, summary: st
     return written
 
 
+def _fed_axis(args: argparse.Namespace, first: SweepModel) -> tuple[Any, dict[str, Any] | None]:
+    """With ``--encoder RUN``: a function (sample texts -> FED against the reference texts) and what it uses."""
+    if not args.encoder:
+        return None, None
+    from ..data.corpus import load_lines
+    from ..encoders.loading import check_coverage, load_encoder
+    from ..files import read_lines
+    from ..metrics.embedding import fed, fed_error, min_samples
+
+    encoder = load_encoder(args.encoder, pooling=args.pooling)
+    theirs = (first.corpus, getattr(getattr(first, "data", None), "tokenizer", encoder.cfg.data.tokenizer))
+    if theirs != (encoder.corpus, encoder.cfg.data.tokenizer):
+        raise UserError(f"--encoder {args.encoder} was trained on corpus {encoder.corpus!r} "
+                        f"({encoder.cfg.data.tokenizer} tokens), the swept runs on {theirs[0]!r} ({theirs[1]} "
+                        f"tokens): use an encoder of the same corpus and tokenizer")
+    if args.ref is not None:
+        texts = [t for t in read_lines(args.ref) if t.strip()]
+    else:
+        texts = load_lines(first.data, seed=first.seed)[1]
+    texts = texts[:args.max_ref] if args.max_ref else texts
+    check_coverage(encoder, texts, args.ref or f"test split of {args.runs[0]}")
+    for what, n in (("references", len(texts)), (f"-n {args.n} samples", args.n)):
+        if n < min_samples(encoder.dim):
+            raise fed_error(n, encoder.dim, f"eval sweep --encoder: {what}", "raise -n or give more references")
+    x_ref = encoder.embed(texts)
+    return (lambda samples: fed(x_ref, encoder.embed(samples)),
+            {"encoder": encoder.describe(), "label": encoder.label, "n_ref": len(texts), "n_samples": args.n})
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from ..metrics.sweep import check_references, format_table, quality_diversity
 
@@ -147,8 +176,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.ref is not None:  # the run's own test split is right by construction
         coverage = check_references(first, references, args.ref, n=args.n, seed=args.seed)
 
+    fed_of, fed_info = _fed_axis(args, first)
     curves = {label: quality_diversity(model, references, temperatures, args.n, orders, seed=args.seed,
-                                       self_bleu_samples=args.self_bleu_samples)
+                                       self_bleu_samples=args.self_bleu_samples, fed_of=fed_of)
               for label, model in zip(labels, models, strict=True)}
     k = next(iter(curves.values()))[0]["n_self_bleu"]
     result = {
@@ -162,9 +192,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "references": {"source": source, "n": len(references), "coverage": coverage},
     }
+    if fed_info is not None:
+        result["fed"] = fed_info
     summary = (f"{args.n} samples per temperature (seed {args.seed}) from each of {len(models)} run(s) of "
                f"{first.corpus}; BLEU against {len(references)} references ({source}), Self-BLEU on "
                f"{k} samples (nltk method1 smoothing). Better: higher BLEU, lower Self-BLEU.")
+    if fed_info is not None:
+        summary += (f" FED (lower is closer) of each temperature's {args.n} samples against {fed_info['n_ref']} "
+                    f"reference sentences, encoder {fed_info['label']}.")
     written = _write_outputs(Path(args.out), result, format_table(curves, orders, markdown=True),
                              summary) if args.out else []
     if args.json:
@@ -199,5 +234,8 @@ def register_sweep(eval_subparsers: argparse._SubParsersAction) -> None:
                    help="Self-BLEU on the first N samples only (leave-one-out cost grows as N^2)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed, the same for every temperature and run")
     p.add_argument("--out", metavar="DIR", help="write sweep.json, sweep.md and sweep_bleu{n}.png here")
+    p.add_argument("--encoder", metavar="RUN", help="also report FED against the references at every temperature, "
+                                                    "with this word2vec or skipthought run")
+    p.add_argument("--pooling", choices=["sif", "mean"], default="sif", help="word2vec --encoder pooling")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_sweep)

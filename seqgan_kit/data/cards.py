@@ -28,14 +28,16 @@ DATA_ENV = "SEQGAN_KIT_DATA"
 CARD_NOTES = ("description", "source", "license", "split", "notes", "size", "prepare")
 """Card keys for people (and ``[prepare]`` for ``data prepare``), accepted and ignored by the loader."""
 TOKENIZER_KINDS = ("char", "whitespace", "sentencepiece")
+NEIGHBOURS = ("", "sentences", "clauses")
 
 
 @dataclass
 class DataConfig:
     """A real-text corpus (``task = "text"``): where the lines come from and how they become token ids.
 
-    A corpus card (``seqgan_kit/data/cards/<name>.toml``, or any card file) fills these fields; keys set in the recipe's ``[data]`` table and
-    ``--set data.KEY=...`` override the card. Any UTF-8 file with one example per line works without a card.
+    A corpus card (``seqgan_kit/data/cards/<name>.toml``, or any card file) fills these fields; keys set in the
+    recipe's ``[data]`` table and ``--set data.KEY=...`` override the card. Any UTF-8 file with one example per
+    line works without a card.
     """
 
     card: str = ""
@@ -79,10 +81,15 @@ class DataConfig:
     eval_tokenizer: str = ""
     """How BLEU splits detokenized text: ``char``, ``whitespace`` or ``treebank``. Empty: the model's tokens."""
     bleu_orders: list[int] = field(default_factory=lambda: [2])
+    neighbours: str = ""
+    """What a Skip-Thought run takes as consecutive sentences: ``""`` (none: the corpus cannot train one),
+    ``sentences`` (consecutive sentences of a line/paragraph) or ``clauses`` (consecutive clauses of a line, split
+    after ``，`` and ``。``: the four lines of a quatrain)."""
 
     def validate(self) -> None:
         one_of(self, "tokenizer", TOKENIZER_KINDS)
         one_of(self, "segment", ("line", "sentence"))
+        one_of(self, "neighbours", NEIGHBOURS)
         one_of(self, "spm_model_type", ("unigram", "bpe", "char", "word"))
         one_of(self, "eval_tokenizer", ("", "char", "whitespace", "treebank"))
         positive(self, "max_len", "min_freq", "spm_vocab_size")

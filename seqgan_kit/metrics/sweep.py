@@ -23,7 +23,7 @@ Records are plain JSON values; the ``bleu`` and ``self_bleu`` dicts are keyed by
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,7 +66,8 @@ class SweepModel(Protocol):
 
 def quality_diversity(model: SweepModel, references: Sequence[Sequence[str]], temperatures: Iterable[float],
                       n: int, orders: Iterable[int], seed: int = 0,
-                      self_bleu_samples: int | None = None) -> list[dict[str, Any]]:
+                      self_bleu_samples: int | None = None,
+                      fed_of: Callable[[list[str]], float] | None = None) -> list[dict[str, Any]]:
     """One record per temperature (in the order given) of ``model``'s samples scored against ``references``.
 
     ``references`` are tokenized sentences (as ``model.read_references`` returns them); they are indexed once
@@ -109,6 +110,8 @@ def quality_diversity(model: SweepModel, references: Sequence[Sequence[str]], te
             "mean_len": math.fsum(map(len, tokens)) / n,
             "distinct": len(set(texts)) / n,
         })
+        if fed_of is not None:
+            records[-1]["fed"] = float(fed_of(texts))
     return records
 
 
@@ -166,15 +169,17 @@ def format_table(curves: dict[str, list[dict[str, Any]]], orders: Iterable[int] 
     newline.
     """
     orders = sorted(set(orders)) if orders is not None else _orders_of(curves)
+    has_fed = any("fed" in r for records in curves.values() for r in records)
     header = (["run", "T"] + [f"BLEU-{o}" for o in orders] + [f"Self-BLEU-{o}" for o in orders]
-              + ["len", "distinct"])
+              + ["len", "distinct"] + (["FED"] if has_fed else []))
     rows = []
     for label, records in curves.items():
         for r in records:
             rows.append([label, f"{r['temperature']:g}"]
                         + [f"{r['bleu'][str(o)]:.4f}" for o in orders]
                         + [f"{r['self_bleu'][str(o)]:.4f}" for o in orders]
-                        + [f"{r['mean_len']:.1f}", f"{r['distinct']:.3f}"])
+                        + [f"{r['mean_len']:.1f}", f"{r['distinct']:.3f}"]
+                        + ([f"{r['fed']:.4g}" if "fed" in r else "-"] if has_fed else []))
     if markdown:
         lines = ["| " + " | ".join(header) + " |",
                  "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]

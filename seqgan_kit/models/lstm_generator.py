@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import positive
@@ -84,7 +85,12 @@ class LSTMGenerator(SequenceGenerator):
         """Teacher-forced logits. ``seqs [B, T]`` -> ``[B, T, V]`` (position t predicts ``seqs[:, t]``)."""
         emb = self.embedding(self.inputs(seqs))  # [B, T, E]
         hidden, _ = self.lstm(emb)  # [B, T, H]
-        return self.proj(hidden) + self.logit_bias  # [B, T, V]
+        return self._project(hidden)  # [B, T, V]
+
+    def _project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``[..., H]`` -> logits ``[..., V]``; the banned-token bias is folded into the projection's bias (one
+        ``[V]`` add instead of a pass over ``[..., V]``)."""
+        return F.linear(hidden, self.proj.weight, self.proj.bias + self.logit_bias)
 
     # ----------------------------------------------------------------- incremental API
     def zero_state(self, batch: int) -> LSTMState:
@@ -102,7 +108,7 @@ class LSTMGenerator(SequenceGenerator):
 
     def logits(self, state: LSTMState) -> torch.Tensor:
         """Next-token logits ``[B, V]`` at ``state``."""
-        return self.proj(state[0]) + self.logit_bias
+        return self._project(state[0])
 
     def step(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         """Feed ``tokens [B]`` and return the next-token logits ``[B, V]`` and the new state."""

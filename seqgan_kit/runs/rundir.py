@@ -63,6 +63,11 @@ class RunDir:
         """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # a file where a parent folder should be
+            raise UserError(f"cannot create run directory {self.path}: {self.path.parent} is not a folder") from None
+        except OSError as exc:
+            raise UserError(f"cannot create run directory {self.path}: {exc.strerror or exc}") from None
+        try:
             self.path.mkdir()
             return True
         except FileExistsError:

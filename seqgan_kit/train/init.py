@@ -5,7 +5,9 @@
 - ``discriminator``: a checkpoint whose discriminator replaces discriminator pretraining.
 - ``embeddings``: a checkpoint whose generator embedding table initialises the embedding rows of every model
   of this run whose embedding width matches (by token id for the same vocabulary, else by token string, with
-  the misses counted and printed).
+  the misses counted and printed); or a word2vec run directory (``algorithm = "word2vec"``), whose vectors
+  initialise those rows by token string (tokens without a vector, e.g. below word2vec's ``min_count``, are
+  counted and printed).
 
 Weights are applied once, when a run starts; a resumed run takes everything from its own checkpoint. Text runs
 check the vocabulary here, in one place: a checkpoint of another vocabulary is refused (except for
@@ -92,8 +94,44 @@ def _source_vocab(path: Path) -> Vocab | None:
     return Vocab.load(vocab_file) if vocab_file.is_file() else None
 
 
+def _load_word2vec_embeddings(exp: Experiment, folder: Path) -> None:
+    """Copy the vectors of the word2vec run ``folder`` into every model embedding of their width, by token."""
+    from ..encoders.word2vec import WordVectors
+
+    vectors = WordVectors.load(folder)
+    targets = {name: m.embedding for name, m in exp.modules.items()
+               if isinstance(getattr(m, "embedding", None), nn.Embedding)}
+    matching = {n: e for n, e in targets.items() if e.embedding_dim == vectors.dim}
+    if not matching:
+        widths = ", ".join(f"{n} {e.embedding_dim}" for n, e in targets.items()) or "none"
+        raise UserError(f"init.embeddings: the word2vec run {folder} has vectors of width {vectors.dim}, but no "
+                        f"model of this run has that width (embedding widths: {widths})")
+    ours = getattr(exp.task, "vocab", None)
+    if ours is None:
+        raise UserError(f"init.embeddings: {folder} holds word vectors; this run is synthetic (no tokens)")
+    same = vectors.meta.get("vocab_fingerprint") == ours.fingerprint
+    rows = torch.tensor([vectors.index.get(tok, -1) for tok in ours.tokens], dtype=torch.long)  # [V]
+    source = torch.from_numpy(vectors.vectors)
+    keep = rows >= 0  # [V] tokens with a vector
+    how = "same vocabulary" if same else f"another vocabulary (corpus {vectors.meta.get('corpus')!r}), by token"
+    for name, emb in matching.items():
+        with torch.no_grad():
+            emb.weight[keep] = source[rows[keep]].to(emb.weight)
+            if emb.padding_idx is not None:
+                emb.weight[emb.padding_idx] = 0.0
+        print(f"init: {name} embedding <- word2vec {folder} ({how}: {int(keep.sum())} rows, "
+              f"{int((~keep).sum())} tokens without a vector)", flush=True)
+
+
 def load_embeddings(exp: Experiment, spec: str) -> None:
-    """Copy the generator embedding of checkpoint ``spec`` into every model embedding of the same width."""
+    """Copy the generator embedding of checkpoint ``spec`` (or the vectors of a word2vec run directory) into
+    every model embedding of the same width."""
+    from ..encoders.word2vec import VECTORS_FILE
+
+    folder = Path(spec).expanduser()
+    if folder.is_dir() and (folder / VECTORS_FILE).is_file():
+        _load_word2vec_embeddings(exp, folder)
+        return
     path = checkpoint_file(spec)
     tensors, meta = load_checkpoint(path)
     source = tensors.get("model.generator.embedding.weight")

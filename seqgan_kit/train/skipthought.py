@@ -1,0 +1,195 @@
+"""``algorithm = "skipthought"``: train a Skip-Thought sentence encoder on a corpus's neighbouring sentences.
+
+Triples ``(s_i-1, s_i, s_i+1)`` come from the corpus as its card's ``neighbours`` key says
+(:func:`neighbour_units`): consecutive sentences of a paragraph (``sentences``; the Obama card, whose lines are
+paragraphs) or consecutive clauses of a line (``clauses``; a quatrain's four lines, split after ``，``/``。``).
+A corpus without ``neighbours`` cannot train this algorithm (a one-line error before anything runs).
+
+Units are tokenized by the run's tokenizer and vocabulary (built from the corpus's training examples as for any
+text run) and cut at ``data.max_len``. One epoch = one pass over the training triples in a fresh order drawn
+from the run's ``data`` stream; a checkpoint after every epoch makes ``--resume`` exact. Metrics per epoch:
+``train_loss`` and ``test_loss`` (per-token cross-entropy of both decoders; test: the first
+``skipthought.eval_triples`` triples of the test split).
+
+The run writes ``skipthought.safetensors`` (the model's weights under ``model.encoder.*`` and its constructor
+arguments in the metadata) after every epoch: :mod:`seqgan_kit.encoders.loading` opens it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..config import ConfigError, non_negative, one_of, positive
+from ..data.corpus import encode_examples, load_lines, split_sentences
+from ..encoders.skipthought import CONDITIONING, SkipThought
+from ..errors import UserError
+from ..runs.checkpoint import module_tensors, save_checkpoint
+from .mle import optimizer_step
+from .registry import PhaseFn, register_algorithm
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
+    from .recipe import ExperimentConfig
+
+PHASE = "skipthought"
+MODEL_FILE = "skipthought.safetensors"
+CLAUSE = re.compile(r"[^，。]+[，。]?")
+
+
+@dataclass
+class SkipThoughtConfig:
+    """The ``[skipthought]`` table: model size and training."""
+
+    emb_dim: int = 620
+    dim: int = 2400
+    """GRU width; a sentence vector has ``dim`` (uni-skip) or ``2 dim`` (bi-skip) entries."""
+    bidirectional: bool = False
+    """bi-skip: a forward and a backward encoder, concatenated."""
+    conditioning: str = "init"
+    """``init``: the decoders start from the sentence vector (released code); ``bias``: it enters every step."""
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 1e-3
+    grad_clip: float = 10.0
+    max_triples: int = 0
+    """Use at most this many training triples (0: all)."""
+    eval_triples: int = 1000
+
+    def validate(self) -> None:
+        positive(self, "emb_dim", "dim", "epochs", "batch_size", "lr")
+        non_negative(self, "grad_clip", "max_triples", "eval_triples")
+        one_of(self, "conditioning", CONDITIONING)
+
+
+def neighbour_units(line: str, mode: str) -> list[str]:
+    """The consecutive units of one corpus line: its sentences or its clauses."""
+    if mode == "sentences":
+        return split_sentences(line)
+    if mode == "clauses":
+        return [c.strip() for c in CLAUSE.findall(line) if c.strip(" ，。")]
+    raise ValueError(f"unknown neighbours mode {mode!r}")
+
+
+def triples_of(lines: list[str], mode: str) -> tuple[list[str], list[tuple[int, int, int]]]:
+    """Distinct units and index triples ``(previous, current, next)`` of consecutive units within each line."""
+    units: dict[str, int] = {}
+    triples = []
+    for line in lines:
+        ids = [units.setdefault(u, len(units)) for u in neighbour_units(line, mode)]
+        triples.extend(zip(ids, ids[1:], ids[2:], strict=False))
+    return list(units), triples
+
+
+@register_algorithm("skipthought", config=SkipThoughtConfig, pretrain=False, uses_generator=False)
+class SkipThoughtTrainer:
+    """Builds the model, its Adam optimizer and the triples; runs the ``skipthought`` phase."""
+
+    def __init__(self, exp: Experiment) -> None:
+        from .experiment import derived_seed
+
+        self.exp = exp
+        self.cfg: SkipThoughtConfig = exp.cfg.algo
+        cfg = self.cfg
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derived_seed(exp.cfg.seed, "init:encoder"))
+            model = SkipThought(exp.task.vocab_size, cfg.emb_dim, cfg.dim, cfg.bidirectional, cfg.conditioning)
+        self.model = model.to(exp.device)
+        exp.modules["encoder"] = self.model
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        exp.optimizers["encoder"] = self.optimizer
+        self.train_units, self.train_triples = self._encode(0)
+        self.test_units, self.test_triples = self._encode(1)
+        if cfg.max_triples:
+            self.train_triples = self.train_triples[:cfg.max_triples]
+        if cfg.eval_triples:
+            self.test_triples = self.test_triples[:cfg.eval_triples]
+        if len(self.train_triples) == 0:
+            raise UserError(f"skipthought: corpus {exp.cfg.data.name!r} gives no triple of consecutive "
+                            f"{exp.cfg.data.neighbours} (each line needs at least 3)")
+        print(f"[{PHASE}] {len(self.train_triples):,} training and {len(self.test_triples):,} test triples of "
+              f"{exp.cfg.data.neighbours}; {sum(p.numel() for p in self.model.parameters()):,} parameters",
+              flush=True)
+
+    @staticmethod
+    def check(cfg: ExperimentConfig) -> None:
+        if cfg.task != "text":
+            raise ConfigError("task", "algorithm 'skipthought' trains on a text corpus: set task = \"text\"")
+        if not cfg.data.neighbours:
+            name = f"corpus {cfg.data.name!r}" if cfg.data.name else "this corpus"
+            raise ConfigError("data.neighbours", f"{name} names no neighbouring sentences, which Skip-Thought "
+                                                 f"trains on: set data.neighbours to 'sentences' or 'clauses'")
+
+    def _encode(self, split: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit rows ``[U, max_len + 1]`` and index triples ``[N, 3]`` of the train (0) or test (1) split."""
+        exp = self.exp
+        data = dataclasses.replace(exp.cfg.data, segment="line", max_train=0)  # paragraphs, not sentences
+        lines = load_lines(data, exp.cfg.seed)[split]
+        if data.lowercase:
+            lines = [line.lower() for line in lines]
+        units, triples = triples_of(lines, exp.cfg.data.neighbours)
+        tokens = [exp.task.tokenizer.tokenize(u) for u in units]
+        rows, _ = encode_examples(tokens, exp.task.vocab, exp.cfg.data.max_len)  # [U, T]
+        index = torch.tensor(triples, dtype=torch.long).reshape(-1, 3)  # [N, 3]
+        return rows.to(exp.device), index.to(exp.device)
+
+    def phases(self) -> list[tuple[str, PhaseFn]]:
+        return [(PHASE, self.run)]
+
+    def batch(self, units: torch.Tensor, triples: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(prev, cur, next)`` rows ``[B, T]`` of the index triples ``[B, 3]``."""
+        return units[triples[:, 0]], units[triples[:, 1]], units[triples[:, 2]]
+
+    def step(self, triples: torch.Tensor, epoch: int) -> float:
+        """One Adam step on a batch of index triples ``[B, 3]``; returns the batch loss."""
+        self.model.train()
+        loss = self.model(*self.batch(self.train_units, triples))
+        value = loss.item()
+        if not math.isfinite(value):
+            from .experiment import diverged
+
+            raise UserError(diverged(f"epoch {epoch}"))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        optimizer_step(self.optimizer, f"epoch {epoch}")
+        return value
+
+    @torch.no_grad()
+    def test_loss(self) -> float:
+        if len(self.test_triples) == 0:
+            return float("nan")
+        self.model.eval()
+        total, n = 0.0, 0
+        for lo in range(0, len(self.test_triples), self.cfg.batch_size):
+            part = self.test_triples[lo:lo + self.cfg.batch_size]
+            total += self.model(*self.batch(self.test_units, part)).item() * len(part)
+            n += len(part)
+        return total / n
+
+    def save_model(self) -> None:
+        exp = self.exp
+        meta = {"skipthought": self.model.config(), **exp.vocab_meta(), "corpus": exp.cfg.data.name,
+                "neighbours": exp.cfg.data.neighbours}
+        save_checkpoint(exp.run_dir.path / MODEL_FILE, module_tensors("encoder", self.model), meta)
+
+    def run(self, start_epoch: int) -> None:
+        exp, cfg = self.exp, self.cfg
+        rng = exp.rng("data")
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            order = torch.randperm(len(self.train_triples), generator=rng).to(self.train_triples.device)
+            total, batches = 0.0, 0
+            for lo in range(0, len(order), cfg.batch_size):
+                total += self.step(self.train_triples[order[lo:lo + cfg.batch_size]], epoch)
+                batches += 1
+            exp.log(PHASE, "epoch", epoch, cfg.epochs,
+                    {"train_loss": total / max(batches, 1), "test_loss": self.test_loss(),
+                     "steps": epoch * math.ceil(len(order) / cfg.batch_size)})
+            self.save_model()
+            exp.save(PHASE, epoch)
