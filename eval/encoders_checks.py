@@ -79,14 +79,14 @@ def replace_words(words, rate, rng, pool):
     return out
 
 
-def encoders_of(runs: Path, name: str):
+def encoders_of(runs: Path, name: str, kinds=("word2vec", "skipthought")):
     out = {}
     w2v = runs / f"{name}_word2vec"
-    if (w2v / "word2vec.safetensors").is_file():
+    if "word2vec" in kinds and (w2v / "word2vec.safetensors").is_file():
         out["word2vec-mean"] = load_encoder(w2v, pooling="mean")
         out["word2vec-sif"] = load_encoder(w2v, pooling="sif")
     st = runs / f"{name}_skipthought"
-    if (st / "skipthought.safetensors").is_file():
+    if "skipthought" in kinds and (st / "skipthought.safetensors").is_file():
         out["skipthought"] = load_encoder(st)
     return out
 
@@ -102,6 +102,8 @@ def main() -> None:
     parser.add_argument("--runs", required=True, type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "results")
     parser.add_argument("--only", choices=list(CORPORA), nargs="*")
+    parser.add_argument("--kinds", nargs="+", default=["word2vec", "skipthought"], choices=["word2vec", "skipthought"])
+    parser.add_argument("--merge", action="store_true", help="add to the encoders of an existing encoders_checks.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     report: dict = {"machine": {"platform": platform.platform(), "python": platform.python_version(),
@@ -132,7 +134,7 @@ def main() -> None:
     for name in CORPORA:
         if args.only and name not in args.only:
             continue
-        encs = encoders_of(args.runs, name)
+        encs = encoders_of(args.runs, name, args.kinds)
         if not encs:
             continue
         any_enc = next(iter(encs.values()))
@@ -188,6 +190,13 @@ def main() -> None:
         report["corpora"][name] = entry
 
     args.out.mkdir(parents=True, exist_ok=True)
+    old_path = args.out / "encoders_checks.json"
+    if args.merge and old_path.is_file():
+        old = json.loads(old_path.read_text())
+        for name, entry in report["corpora"].items():
+            old.setdefault("corpora", {}).setdefault(name, entry)["encoders"].update(entry["encoders"])
+        old["scipy_agreement_random"], old["fed_time"] = report["scipy_agreement_random"], report["fed_time"]
+        report = old
     (args.out / "encoders_checks.json").write_text(json.dumps(report, indent=1) + "\n")
     plot(report, args.out / "encoders_fed_corruption.png")
     print(markdown(report))

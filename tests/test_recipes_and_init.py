@@ -157,3 +157,14 @@ def test_prepared_corpus_is_found_by_the_recipe_without_any_set(tmp_path, monkey
     train(recipe, ["data.max_train=200", "generator.emb_dim=8", "generator.hidden_dim=8", "mle.epochs=1",
                    "eval.bleu_samples=20", "eval.bleu_references=50", "device=cpu"], run_dir=str(run))
     assert RunDir(run).read_metrics()[-1]["nll_test"] > 0
+
+
+def test_a_resume_override_of_the_learning_rate_takes_effect(tmp_path):
+    from seqgan_kit.runs.checkpoint import load_checkpoint
+
+    run = tmp_path / "lr"
+    train(RECIPE, TINY + ["mle.epochs=2"], run_dir=str(run))
+    train(None, ["mle.epochs=3", "mle.lr=0.5"], resume=str(run))
+    _, meta = load_checkpoint(run / "checkpoint.safetensors")
+    assert meta["units_done"] == 3 and meta["optimizer_groups"]["generator_mle"][0]["lr"] == 0.5
+    assert json.loads((run / "run.json").read_text())["resumes"][0]["overrides"] == ["mle.epochs=3", "mle.lr=0.5"]

@@ -229,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqgan-kit: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("seqgan-kit: interrupted (a run can be continued with: seqgan-kit train --resume RUN_DIR)",
-              file=sys.stderr)
+        print("seqgan-kit: interrupted (a run that wrote a checkpoint can be continued with: seqgan-kit train "
+              "--resume RUN_DIR)", file=sys.stderr)
         return 130
 
 

@@ -233,7 +233,12 @@ class Experiment:
             load_module(name, module, tensors, path)
         for name, opt in self.optimizers.items():
             if name in meta["optimizer_groups"]:
-                load_optimizer(name, opt, tensors, meta["optimizer_groups"][name])
+                # The checkpoint brings the optimizer's state; the configuration (which a resume may override,
+                # e.g. --set mle.lr=...) sets its hyperparameters.
+                fresh = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+                saved = meta["optimizer_groups"][name]
+                groups = [{**s, **f} for s, f in zip(saved, fresh, strict=True)] if len(saved) == len(fresh) else saved
+                load_optimizer(name, opt, tensors, groups)
         restore_rng(tensors)
         for key, value in tensors.items():
             if key.startswith("rng.named."):
