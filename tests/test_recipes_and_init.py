@@ -47,8 +47,10 @@ def test_a_changed_model_kind_replaces_the_parents_table(tmp_path):
     write(tmp_path / "child.toml", 'extends = "parent.toml"\n[generator]\nkind = "lstm"\nhidden_dim = 5\n')
     cfg = load_recipe(tmp_path / "child.toml")
     assert (cfg.generator.emb_dim, cfg.generator.hidden_dim) == (7, 5)  # same kind: merged
-    with pytest.raises(UserError, match="generator.kind: unknown generator kind 'rmc'"):
-        load_recipe(tmp_path / "child.toml", ["generator.kind=rmc"])  # replaced, then the kind is checked
+    rmc = load_recipe(tmp_path / "child.toml", ["generator.kind=rmc"])  # hidden_dim is no RMC key: not merged
+    assert rmc.generator.kind == "rmc" and rmc.generator.emb_dim == 32  # the RMC default, not the parent's 7
+    with pytest.raises(UserError, match="generator.kind: unknown generator kind .nosuchkind."):
+        load_recipe(tmp_path / "child.toml", ["generator.kind=nosuchkind"])  # replaced, then the kind is checked
 
 
 def test_missing_parent_and_cycles_are_one_line_errors(tmp_path):

@@ -27,6 +27,10 @@ Implementation notes:
   windows that lie inside the sequence count in the max-pooling (starts ``0 .. L-k``), or, for a sequence
   shorter than the filter, the single window at start 0. So a sequence gets the same score whatever padding
   follows it.
+- Float one-hots ``[B, T, V]`` (hard, or relaxed Gumbel-softmax samples) are embedded by a matmul with the
+  embedding matrix: a hard one-hot scores exactly like its token id. A row with no mass off the PAD column (an
+  all-zero row, as a Gumbel rollout writes after EOS) counts as padding. :meth:`CNNDiscriminator.gan_logits` is the
+  single logit the GAN losses use: ``logit_real - logit_generated``.
 """
 
 from __future__ import annotations
@@ -203,6 +207,11 @@ class CNNDiscriminator(nn.Module):
 
     # ----------------------------------------------------------------- forward
     def _check_seqs(self, seqs: torch.Tensor) -> None:
+        if seqs.is_floating_point():  # relaxed one-hots [B, T, V]
+            if seqs.dim() != 3 or seqs.shape[1] != self.seq_len or seqs.shape[2] != self.vocab_size:
+                raise ValueError(f"discriminator expects [B, {self.seq_len}, {self.vocab_size}] one-hots, got "
+                                 f"shape {tuple(seqs.shape)}")
+            return
         if seqs.dim() != 2 or seqs.shape[1] != self.seq_len:
             raise ValueError(f"discriminator expects a [B, {self.seq_len}] batch of token ids, got shape "
                              f"{tuple(seqs.shape)}")
@@ -212,13 +221,13 @@ class CNNDiscriminator(nn.Module):
     def features(self, seqs: torch.Tensor) -> torch.Tensor:
         """Max-pooled convolution features after the highway layer (before dropout).
 
-        ``seqs [B, T]`` int -> ``[B, D]`` float, ``D = sum(num_filters)``.
+        ``seqs [B, T]`` int -> ``[B, D]`` float, ``D = sum(num_filters)``. ``seqs`` may also be float one-hots
+        ``[B, T, V]`` (hard or relaxed, e.g. Gumbel-softmax samples): see :meth:`embed`.
         """
         self._check_seqs(seqs)
-        b, t = seqs.shape
+        b, t = seqs.shape[:2]
         e = self.emb_dim
-        emb = self.embedding(seqs)  # [B, T, E]
-        lengths = None if self.pad_token is None else (seqs != self.pad_token).sum(dim=1)  # [B]
+        emb, lengths = self.embed(seqs)  # [B, T, E], [B] or None
         pooled = []
         for k, conv in zip(self.filter_sizes, self.convs, strict=True):
             p = t - k + 1  # valid window positions
@@ -237,9 +246,33 @@ class CNNDiscriminator(nn.Module):
         gate = torch.sigmoid(hw[:, d:] + self.HIGHWAY_GATE_OFFSET)  # [B, D]
         return gate * transform + (1.0 - gate) * x  # [B, D]
 
+    def embed(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Embeddings ``[B, T, E]`` and sequence lengths ``[B]`` (None without ``pad_token``).
+
+        Integer ids ``[B, T]`` are looked up. Float one-hots ``[B, T, V]`` are multiplied with the embedding
+        matrix (a hard one-hot gives exactly the looked-up row, so ids and their one-hots score identically); a
+        position is padding when its one-hot has no mass off the PAD column (an all-zero row, as a Gumbel
+        rollout writes after EOS, or the one-hot of PAD).
+        """
+        if not seqs.is_floating_point():
+            lengths = None if self.pad_token is None else (seqs != self.pad_token).sum(dim=1)
+            return self.embedding(seqs), lengths
+        emb = seqs @ self.embedding.weight  # [B, T, V] @ [V, E] -> [B, T, E]
+        if self.pad_token is None:
+            return emb, None
+        mass = seqs.detach().sum(dim=-1) - seqs.detach()[..., self.pad_token]  # [B, T]
+        return emb, (mass > 0.5).sum(dim=1)
+
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
-        """Class logits: ``seqs [B, T]`` int -> ``[B, 2]`` (column 1 = real); dropout only when training."""
+        """Class logits: ``seqs [B, T]`` int (or ``[B, T, V]`` float one-hots) -> ``[B, 2]`` (column 1 = real);
+        dropout only when training."""
         return self.out(self.dropout(self.features(seqs)))
+
+    def gan_logits(self, seqs: torch.Tensor) -> torch.Tensor:
+        """One logit per sequence for the GAN losses: ``logit_real - logit_generated`` (the log-odds of "real"
+        under the two-class softmax), ``[B]``. Takes ids or one-hots like :meth:`forward`."""
+        logits = self(seqs)  # [B, 2]
+        return logits[:, 1] - logits[:, 0]
 
     @torch.no_grad()
     def prob_real(self, seqs: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:

@@ -218,3 +218,41 @@ class SequenceGenerator(nn.Module):
         if not chunks:
             return torch.empty(0, length, dtype=torch.long, device=self.device)
         return torch.cat(chunks, dim=0)
+
+    # ----------------------------------------------------------------- shared: Gumbel-softmax relaxation
+    def gumbel_rollout(self, n: int, beta: float, generator: torch.Generator | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample ``n`` sequences with the Gumbel-softmax relaxation (GSGAN / RelGAN), keeping the graph.
+
+        At each position, with ``o_t`` the logits and ``g_t`` Gumbel noise: the token is
+        ``argmax(o_t + g_t)`` (an exact sample of ``softmax(o_t)``, fed back as the next input without
+        gradient), and the relaxed token is ``softmax(beta * (o_t + g_t))``, differentiable in every parameter
+        through ``o_t``. Batched over rows; a Python loop over the positions only.
+
+        Returns ``hard [n, T]`` int64 and ``soft [n, T, V]`` float. Variable-length models: after a row's EOS
+        the hard tokens are PAD and the soft rows are all zero (what the discriminators read as padding);
+        the last position is a hard one-hot EOS (no draw, no gradient), as in :meth:`draw`.
+        """
+        from .gumbel import gumbel_noise
+
+        t_max, v = self.max_len, self.vocab_size
+        state = self.initial_state(n)
+        done = torch.zeros(n, dtype=torch.bool, device=self.device) if self.variable_length else None
+        hard_steps, soft_steps = [], []
+        for t in range(t_max):
+            if self.variable_length and t == t_max - 1:
+                token = torch.full((n,), self.eos_token, dtype=torch.long, device=self.device)
+                soft = torch.nn.functional.one_hot(token, v).to(soft_steps[0].dtype if soft_steps else torch.float32)
+            else:
+                logits = self.logits(state)  # [n, V]
+                perturbed = logits + gumbel_noise(tuple(logits.shape), logits.device, logits.dtype, generator)
+                token = perturbed.detach().argmax(dim=-1)  # [n]
+                soft = torch.softmax(beta * perturbed, dim=-1)  # [n, V]
+            if done is not None:
+                soft = soft * (~done).unsqueeze(1).to(soft.dtype)  # rows past their EOS: zero (padding)
+            token, done = self.finish(token, done)
+            hard_steps.append(token)
+            soft_steps.append(soft)
+            if t + 1 < t_max:
+                state = self.advance(token, state)
+        return torch.stack(hard_steps, dim=1), torch.stack(soft_steps, dim=1)

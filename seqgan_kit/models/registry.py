@@ -31,6 +31,8 @@ ROLES = ("generator", "discriminator")
 BUILTIN_MODULES = (
     "seqgan_kit.models.lstm_generator",
     "seqgan_kit.models.discriminator",
+    "seqgan_kit.models.rmc_generator",
+    "seqgan_kit.models.relgan_discriminator",
 )
 DEFAULT_KIND = {"generator": "lstm", "discriminator": "cnn"}
 

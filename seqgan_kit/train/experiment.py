@@ -39,6 +39,7 @@ from ..runs.checkpoint import (
 )
 from ..runs.rundir import RunDir
 from ..tasks.synthetic import SyntheticTask
+from .divergence import diverged
 from .init import reuse_vocabulary
 from .recipe import ExperimentConfig
 from .registry import PhaseFn
@@ -101,12 +102,6 @@ def _build_task(cfg: ExperimentConfig, run: RunDir, device: torch.device):
         reuse_vocabulary(cfg.init, workdir)
         return TextTask(cfg.data, cfg.eval, workdir, device, seed=cfg.seed)
     return SyntheticTask(cfg.oracle, cfg.eval, data_seed=cfg.seed, device=device)
-
-
-def diverged(where: str, what: str = "loss") -> str:
-    """The one-line message of a run whose numbers went non-finite."""
-    return (f"training diverged: non-finite {what} at {where}; the last good checkpoint is kept; "
-            f"lower the learning rate")
 
 
 class Experiment:

@@ -12,7 +12,6 @@ epochs. ``mle.start_from = "best"`` makes the phases after MLE start from that o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,9 +20,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..config import non_negative, one_of, positive
-from ..errors import UserError
 from ..models.generator import SequenceGenerator
 from ..runs.checkpoint import load_checkpoint, load_module
+from .divergence import finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
@@ -65,18 +64,6 @@ def mle_loss(generator: SequenceGenerator, batch: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.reshape(-1), ignore_index=ignore)
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, where: str) -> None:
-    """``optimizer.step()``; a learning rate so large the update overflows float32 is a diverged run."""
-    try:
-        optimizer.step()
-    except RuntimeError as exc:
-        if "overflow" not in str(exc):
-            raise
-        from .experiment import diverged
-
-        raise UserError(diverged(where, "update (float32 overflow)")) from None
-
-
 def train_epoch(
     generator: SequenceGenerator,
     optimizer: torch.optim.Optimizer,
@@ -98,11 +85,7 @@ def train_epoch(
     for lo in bar:
         batch = data[order[lo : lo + batch_size]]
         loss = mle_loss(generator, batch)
-        value = loss.item()
-        if not math.isfinite(value):
-            from .experiment import diverged
-
-            raise UserError(diverged(f"epoch {epoch}" if epoch is not None else desc))
+        value = finite_loss(loss, f"epoch {epoch}" if epoch is not None else desc)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip > 0:

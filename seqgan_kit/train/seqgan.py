@@ -13,7 +13,6 @@ Metrics logged: ``nll_oracle``, ``nll_test``, ``d_loss``, ``d_accuracy``, ``mean
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,11 +20,10 @@ import torch
 from tqdm import tqdm
 
 from ..config import in_range, non_negative, positive
-from ..errors import UserError
 from ..models.discriminator import CNNDiscriminator, CNNDiscriminatorConfig
 from ..rl.policy_gradient import policy_gradient_loss
 from ..rl.rollout import RolloutPolicy, rollout_rewards
-from .mle import optimizer_step
+from .divergence import finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
@@ -95,21 +93,13 @@ def train_discriminator(
             x, y = data[idx], labels[idx]
             logits = disc(x)  # [b, 2]
             loss = disc.loss_from_logits(logits, y)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise UserError(_diverged(f"{where} (discriminator)"))
+            value = finite_loss(loss, f"{where} (discriminator)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer_step(optimizer, f"{where} (discriminator)")
             loss_sum += value * len(idx)
             correct += (logits.argmax(-1) == y).sum().item()
     return loss_sum / len(data), correct / len(data)
-
-
-def _diverged(where: str) -> str:
-    from .experiment import diverged
-
-    return diverged(where)
 
 
 @register_algorithm("seqgan", config=SeqGANConfig)
@@ -177,14 +167,13 @@ class SeqGANTrainer:
         gen.train()
         mask = gen.token_mask(samples)  # [B, T]: padding after EOS counts neither in the loss nor the mean reward
         loss = policy_gradient_loss(gen.log_probs(samples), rewards, mask=mask, baseline=s.baseline)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise UserError(_diverged(f"iteration {iteration}" if iteration is not None else "a generator step"))
+        where = f"iteration {iteration}" if iteration is not None else "a generator step"
+        value = finite_loss(loss, where)
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if s.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(gen.parameters(), s.grad_clip)
-        optimizer_step(self.g_optimizer, f"iteration {iteration}" if iteration is not None else "a generator step")
+        optimizer_step(self.g_optimizer, where)
         return value, (rewards * mask).sum().item() / mask.sum().clamp(min=1).item()
 
     def adversarial(self, start_iteration: int) -> None:

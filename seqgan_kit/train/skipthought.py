@@ -30,7 +30,7 @@ from ..data.corpus import encode_examples, load_lines, split_sentences
 from ..encoders.skipthought import CONDITIONING, SkipThought
 from ..errors import UserError
 from ..runs.checkpoint import module_tensors, save_checkpoint
-from .mle import optimizer_step
+from .divergence import finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
@@ -149,11 +149,7 @@ class SkipThoughtTrainer:
         """One Adam step on a batch of index triples ``[B, 3]``; returns the batch loss."""
         self.model.train()
         loss = self.model(*self.batch(self.train_units, triples))
-        value = loss.item()
-        if not math.isfinite(value):
-            from .experiment import diverged
-
-            raise UserError(diverged(f"epoch {epoch}"))
+        value = finite_loss(loss, f"epoch {epoch}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip > 0:

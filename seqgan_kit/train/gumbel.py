@@ -1,0 +1,188 @@
+"""Gumbel-softmax GANs (``algorithm = "gumbel"``): GSGAN done right and RelGAN, after the shared MLE stage.
+
+The generator gets its gradient from the discriminator through the Gumbel-softmax relaxation
+(:meth:`~seqgan_kit.models.generator.SequenceGenerator.gumbel_rollout`): the discriminator reads the relaxed
+one-hots ``softmax(beta * (o_t + g_t))`` while the generator feeds back the hard sample ``argmax(o_t + g_t)``.
+No rollouts, one backward pass (Jang et al. 2017; Kusner & Hernandez-Lobato 2016; Nie et al. 2019).
+
+Any generator kind works (``lstm``: GSGAN with the noise on the logits; ``rmc``: RelGAN's relational memory),
+with a discriminator that has ``gan_logits`` (``cnn``: the SeqGAN highway CNN, its logit is
+``logit_real - logit_generated``; ``relgan``: the multi-representation CNN, ``S`` logits per sequence).
+
+Phase ``adversarial`` (``steps`` steps): each step makes ``g_steps`` generator updates, then ``d_steps``
+discriminator updates, each on a fresh random batch of real training sequences and a fresh relaxed sample
+(RelGAN: 1 and 5). Adam (lr 1e-4 for both, betas 0.9/0.999), global gradient-norm clip 5 for both. The loss is
+``rsgan`` (default), ``standard`` or ``hinge`` (:mod:`seqgan_kit.train.gan_losses`); a ``cnn`` discriminator also
+adds its own L2 term (``discriminator.l2_reg``) to its loss. The inverse temperature of step ``i`` (1-based) is
+``beta(i - 1)`` of the schedule (:func:`seqgan_kit.models.gumbel.inverse_temperature`), so it starts at 1
+(except ``const``). Metrics: ``g_loss``, ``d_loss`` (the last updates before the evaluation), ``beta`` and the task
+metrics, every ``eval_every`` steps. Random draws: real batches from the run's ``gumbel_batches`` stream, the
+Gumbel noise and dropout from the global stream, all checkpointed (exact resume).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from tqdm import tqdm
+
+from ..config import ConfigError, non_negative, one_of, positive
+from ..errors import UserError
+from ..models.gumbel import RELGAN_HORIZON, SCHEDULES, inverse_temperature
+from .divergence import finite_loss, optimizer_step
+from .gan_losses import LOSSES, gan_losses
+from .registry import PhaseFn, register_algorithm
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
+    from .recipe import ExperimentConfig
+
+ADVERSARIAL = "adversarial"
+
+
+@dataclass
+class GumbelConfig:
+    """The ``[gumbel]`` table (RelGAN's settings by default; its synthetic runs use 3,000 steps)."""
+
+    steps: int = 3000
+    g_steps: int = 1
+    d_steps: int = 5
+    g_lr: float = 1e-4
+    d_lr: float = 1e-4
+    batch_size: int = 64
+    grad_clip: float = 5.0
+    """Global gradient-norm clip of both networks (0: none)."""
+    loss: str = "rsgan"
+    beta_max: float = 100.0
+    schedule: str = "exp"
+    anneal_horizon: int = RELGAN_HORIZON
+    """The schedule's ``N``. RelGAN hard-codes 5000 (and stops at 2,000-3,000 steps, so beta stays below
+    beta_max); set it to ``steps`` to reach beta_max at the end."""
+    eval_every: int = 20
+    checkpoint_every: int = 20
+
+    def validate(self) -> None:
+        positive(self, "g_steps", "g_lr", "d_lr", "batch_size", "beta_max", "eval_every", "checkpoint_every")
+        non_negative(self, "steps", "d_steps", "grad_clip")
+        one_of(self, "loss", LOSSES)
+        one_of(self, "schedule", SCHEDULES)
+        if self.anneal_horizon < 2:
+            raise ConfigError("anneal_horizon", f"must be >= 2, got {self.anneal_horizon}")
+        if self.steps > self.anneal_horizon:
+            raise ConfigError("steps", f"({self.steps}) must not exceed anneal_horizon ({self.anneal_horizon}): "
+                                       f"beta would run past beta_max")
+
+
+@contextmanager
+def frozen(module: torch.nn.Module):
+    """No parameter gradients for ``module`` inside the block (gradients still flow through it)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+
+
+@register_algorithm("gumbel", config=GumbelConfig)
+class GumbelTrainer:
+    """The discriminator, both Adam optimizers and the ``adversarial`` phase of a Gumbel-softmax GAN."""
+
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+        self.cfg: GumbelConfig = exp.cfg.algo
+        gen = exp.generator
+        pad = gen.pad_token if gen.variable_length else None
+        self.disc = exp.build_model("discriminator", "discriminator", exp.cfg.discriminator,
+                                    vocab_size=exp.task.vocab_size, seq_len=exp.task.seq_len, pad_token=pad)
+        if not hasattr(self.disc, "gan_logits"):
+            raise UserError(f"discriminator.kind {exp.cfg.discriminator.kind!r} gives no GAN logit: algorithm "
+                            f"'gumbel' needs 'cnn' or 'relgan'")
+        self.g_optimizer = torch.optim.Adam(gen.parameters(), lr=self.cfg.g_lr, betas=(0.9, 0.999))
+        self.d_optimizer = torch.optim.Adam(self.disc.parameters(), lr=self.cfg.d_lr, betas=(0.9, 0.999))
+        exp.optimizers.update(generator_adv=self.g_optimizer, discriminator=self.d_optimizer)
+
+    @staticmethod
+    def check(cfg: ExperimentConfig) -> None:
+        """The discriminator's filters must fit the sequences."""
+        check_length = getattr(cfg.discriminator, "check_length", None)
+        if check_length is not None:
+            check_length(cfg.seq_len, cfg.seq_len_source)
+
+    def phases(self) -> list[tuple[str, PhaseFn]]:
+        return [(ADVERSARIAL, self.adversarial)]
+
+    # ------------------------------------------------------------------ one update of each network
+    def beta(self, steps_done: int) -> float:
+        s = self.cfg
+        return inverse_temperature(s.schedule, s.beta_max, steps_done, s.anneal_horizon)
+
+    def real_batch(self) -> torch.Tensor:
+        data = self.exp.task.train
+        idx = torch.randperm(len(data), generator=self.exp.rng("gumbel_batches"))[: self.cfg.batch_size]
+        return data[idx.to(data.device)]
+
+    def generator_step(self, beta: float, step: int | None = None) -> float:
+        """One generator update through the relaxed sample; returns its loss."""
+        gen, disc, where = self.exp.generator, self.disc, f"adversarial step {step}"
+        real = self.real_batch()
+        gen.train()
+        disc.train()
+        _, soft = gen.gumbel_rollout(len(real), beta)  # [B, T, V], differentiable
+        with frozen(disc):
+            d_loss, g_loss = gan_losses(disc.gan_logits(real), disc.gan_logits(soft), self.cfg.loss)
+        value = finite_loss(g_loss, f"{where} (generator)")
+        self.g_optimizer.zero_grad(set_to_none=True)
+        g_loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(gen.parameters(), self.cfg.grad_clip)
+        optimizer_step(self.g_optimizer, f"{where} (generator)")
+        return value
+
+    def discriminator_step(self, beta: float, step: int | None = None) -> float:
+        """One discriminator update on a fresh real batch and a fresh relaxed sample; returns its loss."""
+        gen, disc, where = self.exp.generator, self.disc, f"adversarial step {step}"
+        real = self.real_batch()
+        with torch.no_grad():
+            _, soft = gen.gumbel_rollout(len(real), beta)
+        disc.train()
+        d_loss, _ = gan_losses(disc.gan_logits(real), disc.gan_logits(soft), self.cfg.loss)
+        l2_reg = getattr(disc, "l2_reg", 0.0)
+        if l2_reg:
+            d_loss = d_loss + l2_reg * disc.l2_penalty()
+        value = finite_loss(d_loss, f"{where} (discriminator)")
+        self.d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), self.cfg.grad_clip)
+        optimizer_step(self.d_optimizer, f"{where} (discriminator)")
+        return value
+
+    # ------------------------------------------------------------------ the phase
+    def adversarial(self, start_step: int) -> None:
+        s, exp = self.cfg, self.exp
+        if start_step == 0:
+            exp.log(ADVERSARIAL, "step", 0, s.steps, {"beta": self.beta(0), **exp.evaluate(ADVERSARIAL, 0)})
+        losses = exp.state.setdefault("gumbel_losses", {})  # the latest g_loss / d_loss
+        bar = tqdm(range(start_step + 1, s.steps + 1), desc="adversarial", unit="step", disable=None)
+        for step in bar:
+            beta = self.beta(step - 1)
+            for _ in range(s.g_steps):
+                losses["g_loss"] = self.generator_step(beta, step)
+            for _ in range(s.d_steps):
+                losses["d_loss"] = self.discriminator_step(beta, step)
+            bar.set_postfix(beta=f"{beta:.2f}", **{k: f"{v:.3f}" for k, v in losses.items()})
+            last = step == s.steps
+            if step % s.eval_every == 0 or last:
+                exp.log(ADVERSARIAL, "step", step, s.steps,
+                        {**losses, "beta": beta, **exp.evaluate(ADVERSARIAL, step)})
+            if step % s.checkpoint_every == 0 or last:
+                exp.save(ADVERSARIAL, step)
+        if start_step == 0 and s.steps == 0:
+            exp.save(ADVERSARIAL, 0)
+        exp.save_weights("generator.safetensors", ["generator"])
