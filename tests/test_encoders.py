@@ -234,7 +234,7 @@ def run_cli(*args):
     return proc.returncode, proc.stderr.strip()
 
 
-def test_cli_bad_inputs_are_one_line_errors(w2v_run, poems, tmp_path):
+def test_cli_bad_inputs_are_one_line_errors(w2v_run, poems, tmp_path, capsys):
     train_file = poems / "train.txt"
     binary = tmp_path / "latin1.txt"
     binary.write_bytes("caf\xe9\n".encode("latin-1"))
@@ -244,15 +244,18 @@ def test_cli_bad_inputs_are_one_line_errors(w2v_run, poems, tmp_path):
     english.write_text("\n".join(f"the president said {i} things about the economy" for i in range(40)) + "\n")
     few = tmp_path / "few.txt"
     few.write_text("\n".join(train_file.read_text(encoding="utf-8").splitlines()[:10]) + "\n", encoding="utf-8")
-    cases = [
+    cases = [  # each subprocess costs seconds (torch import): two here, the rest in process below
         (["--hyp", binary, "--ref", train_file], "not UTF-8"),
         (["--hyp", empty, "--ref", train_file], "empty"),
-        (["--hyp", english, "--ref", train_file], "another corpus or tokenizer"),
-        (["--hyp", few, "--ref", train_file], "FED needs at least 17"),
     ]
     for extra, message in cases:
         code, err = run_cli("eval", "fed", "--encoder", w2v_run, *extra)
         assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    for extra, message in [(["--hyp", english, "--ref", train_file], "another corpus or tokenizer"),
+                           (["--hyp", few, "--ref", train_file], "FED needs at least 17")]:
+        assert main(["eval", "fed", "--encoder", str(w2v_run), *map(str, extra)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
 
 
 def test_more_bad_inputs_in_process(w2v_run, poems, tmp_path, capsys):
