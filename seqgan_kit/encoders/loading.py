@@ -16,12 +16,15 @@ vocabulary expansion: words the encoder never saw but word2vec knows get ``x W``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..config import from_dict
+from ..data.cards import DataConfig
 from ..data.corpus import encode_examples, load_lines, load_text_pipeline
 from ..data.tokenization import SPECIALS, UNK
 from ..errors import UserError
@@ -138,10 +141,22 @@ class SkipThoughtEncoder(_EncoderBase):
         return out.numpy()
 
 
-def _run_config(run_dir: Path) -> Any:
-    from ..train.recipe import config_from_run
+@dataclass
+class EncoderRunConfig:
+    """What an encoder needs of its run's ``config.toml``: the algorithm, seed, corpus and the algorithm's table
+    (read as plain data, so loading an encoder never needs the training layer)."""
 
-    return config_from_run(RunDir(run_dir).read_config())
+    algorithm: str
+    seed: int
+    data: DataConfig
+    table: dict[str, Any]
+
+
+def _run_config(run_dir: Path) -> EncoderRunConfig:
+    raw = RunDir(run_dir).read_config()
+    algorithm = str(raw.get("algorithm", ""))
+    return EncoderRunConfig(algorithm, int(raw.get("seed", 0)), from_dict(DataConfig, raw.get("data", {}), "data."),
+                            dict(raw.get(algorithm, {})) if isinstance(raw.get(algorithm), dict) else {})
 
 
 def load_encoder(path: str | Path, pooling: str = "sif", expand: str | Path | None = None) -> Any:
@@ -160,8 +175,7 @@ def load_encoder(path: str | Path, pooling: str = "sif", expand: str | Path | No
         if expand:
             raise UserError("--expand applies to a skipthought encoder, not to word2vec")
         return WordVectorEncoder(run_dir, cfg, tokenizer, WordVectors.load(run_dir), pooling)
-    from ..train.skipthought import MODEL_FILE
-    from .skipthought import ExpandedVocabulary, SkipThought
+    from .skipthought import MODEL_FILE, ExpandedVocabulary, SkipThought
 
     file = run_dir / MODEL_FILE
     if not file.is_file():
@@ -171,8 +185,8 @@ def load_encoder(path: str | Path, pooling: str = "sif", expand: str | Path | No
     if "skipthought" in meta:
         model = SkipThought(**args)
     else:  # a full checkpoint of an unfinished run: rebuild from its config
-        c = cfg.algo
-        model = SkipThought(len(vocab), c.emb_dim, c.dim, c.bidirectional, c.conditioning)
+        c = cfg.table
+        model = SkipThought(len(vocab), c["emb_dim"], c["dim"], c["bidirectional"], c["conditioning"])
     load_module("encoder", model, tensors, file)
     if model.vocab_size != len(vocab):
         raise UserError(f"{file}: its encoder has {model.vocab_size} tokens, {run_dir / TOKENIZER_DIR} has "

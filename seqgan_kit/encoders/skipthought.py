@@ -34,6 +34,9 @@ from torch import nn
 from ..data.corpus import row_lengths
 from ..data.tokenization import BOS, PAD
 
+MODEL_FILE = "skipthought.safetensors"
+"""A finished Skip-Thought run's encoder weights (beside its ``checkpoint.safetensors``)."""
+
 INIT_RANGE = 0.1
 CONDITIONING = ("init", "bias")
 

@@ -27,7 +27,7 @@ import torch
 
 from ..config import ConfigError, non_negative, one_of, positive
 from ..data.corpus import encode_examples, load_lines, split_sentences
-from ..encoders.skipthought import CONDITIONING, SkipThought
+from ..encoders.skipthought import CONDITIONING, MODEL_FILE, SkipThought
 from ..errors import UserError
 from ..runs.checkpoint import module_tensors, save_checkpoint
 from .divergence import finite_loss, optimizer_step
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from .recipe import ExperimentConfig
 
 PHASE = "skipthought"
-MODEL_FILE = "skipthought.safetensors"
 CLAUSE = re.compile(r"[^，。]+[，。]?")
 
 
