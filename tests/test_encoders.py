@@ -146,6 +146,32 @@ def test_skipthought_trains_and_encodes_normalised_vectors(st_run, poems):
     assert np.allclose(encoder.embed(texts[:3]), x[:3], atol=1e-6)  # batching does not change a vector
 
 
+def test_vocabulary_expansion_replaces_only_unknown_positions(st_run, poems):
+    from seqgan_kit.data.corpus import encode_examples
+
+    encoder = load_encoder(st_run)
+    texts = ["☃" + (poems / "test.txt").read_text(encoding="utf-8").splitlines()[0][:5], "☃☃"]
+    plain = encoder.embed(texts)
+    snow = np.linspace(-1, 1, 16)
+
+    class Expansion:  # the least-squares map is tested on its own; here only where its vectors go
+        def vector(self, token):
+            return snow if token == "☃" else None
+
+    encoder.expansion = Expansion()
+    expanded = encoder.embed(texts)
+    tokens = [encoder.tokenize(t) for t in texts]
+    rows, _ = encode_examples(tokens, encoder.vocab, encoder.cfg.data.max_len)  # [2, T]
+    with torch.no_grad():
+        for i, toks in enumerate(tokens):
+            ids = rows[i : i + 1, : len(toks) + 1]  # [1, t]
+            emb = encoder.model.embedding(ids)  # [1, t, E]
+            emb[0, [p for p, tok in enumerate(toks) if tok == "☃"]] = torch.as_tensor(snow, dtype=emb.dtype)
+            ref = encoder.model.encode_embedded(emb, torch.tensor([len(toks) + 1])).double().numpy()
+            np.testing.assert_allclose(expanded[i], ref[0], atol=1e-6)
+    assert not np.allclose(plain, expanded, atol=1e-6)
+
+
 def test_skipthought_resumes_exactly_after_a_kill(st_run, poems, tmp_path, monkeypatch):
     killed = tmp_path / "killed"
     restore = kill_on_call(monkeypatch, SkipThoughtTrainer, "step", 9)  # 6 steps per epoch: dies in epoch 2

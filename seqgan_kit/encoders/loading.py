@@ -131,14 +131,23 @@ class SkipThoughtEncoder(_EncoderBase):
             batch = rows[idx, :t].to(weight.device)  # [B, t]
             emb = self.model.embedding(batch)  # [B, t, E]
             if self.expansion is not None:
-                for b, i in enumerate(idx.tolist()):
-                    for pos, tok in enumerate(tokens[i]):
-                        if batch[b, pos] == UNK:
-                            vec = self.expansion.vector(tok)
-                            if vec is not None:
-                                emb[b, pos] = torch.as_tensor(vec, dtype=emb.dtype, device=emb.device)
+                self._expand_unknown(emb, batch, idx, tokens)
             out[idx] = self.model.encode_embedded(emb, lengths[idx].to(weight.device)).double().cpu()
         return out.numpy()
+
+    def _expand_unknown(self, emb: torch.Tensor, batch: torch.Tensor, idx: torch.Tensor,
+                        tokens: list[list[str]]) -> None:
+        """Give the UNK positions of ``batch [B, t]`` their expanded vectors in ``emb [B, t, E]`` (in place).
+
+        Only the UNK positions are visited (the vectors come from a string lookup)."""
+        rows = idx.tolist()
+        hits = [(b, pos, self.expansion.vector(tokens[rows[b]][pos]))
+                for b, pos in (batch == UNK).nonzero().tolist()]  # [(row, position, vector or None)]
+        hits = [(b, pos, vec) for b, pos, vec in hits if vec is not None]
+        if hits:
+            where = torch.tensor([(b, pos) for b, pos, _ in hits], device=emb.device)  # [K, 2]
+            vectors = torch.as_tensor(np.stack([vec for _, _, vec in hits]), dtype=emb.dtype, device=emb.device)
+            emb[where[:, 0], where[:, 1]] = vectors  # [K, E]
 
 
 @dataclass
