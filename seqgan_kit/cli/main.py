@@ -217,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_cli(sub)
     from .encoders import register as register_encoders
     register_encoders(ev, sub)
+    from .fill import register as register_fill
+    register_fill(sub)
     return parser
 
 

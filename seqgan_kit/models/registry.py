@@ -27,12 +27,13 @@ from torch import nn
 
 from ..errors import UserError
 
-ROLES = ("generator", "discriminator")
+ROLES = ("generator", "discriminator", "infill_discriminator")
 BUILTIN_MODULES = (
     "seqgan_kit.models.lstm_generator",
     "seqgan_kit.models.discriminator",
     "seqgan_kit.models.rmc_generator",
     "seqgan_kit.models.relgan_discriminator",
+    "seqgan_kit.models.maskgan",
 )
 DEFAULT_KIND = {"generator": "lstm", "discriminator": "cnn"}
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from ..errors import UserError
 
 BUILTIN_MODULES = ("seqgan_kit.train.mle", "seqgan_kit.train.seqgan", "seqgan_kit.train.word2vec",
-                   "seqgan_kit.train.skipthought", "seqgan_kit.train.gumbel")
+                   "seqgan_kit.train.skipthought", "seqgan_kit.train.gumbel",
+                   "seqgan_kit.train.maskgan")
 
 PhaseFn = Callable[[int], None]
 """A phase: called with the number of units (epochs, iterations) already done; runs the rest."""

@@ -1,0 +1,314 @@
+"""MaskGAN's models (Fedus, Goodfellow & Dai, ICLR 2018): an attentive seq2seq in-filler and its discriminator.
+
+Generator (``generator.kind = "maskgan"``, :class:`MaskGANGenerator`). An encoder LSTM reads the masked
+sequence (a masked token is read as a learned ``<missing>`` embedding); a decoder LSTM starts from the encoder's
+final state and attends over the encoder's states (Luong's ``general`` score ``h_t^T W_a e_s``); its output
+``o_t = h_t + W_c c_t`` (the attention context added to the decoder state, so that ``W_c = 0`` turns the
+attention off and leaves a plain LSTM language model) is projected onto the vocabulary by the transposed
+embedding (``tie_softmax``, needs ``emb_dim == hidden_dim``) plus a bias. At a present position the decoder reads
+the real token and the output copies it; at a masked position it reads its own previous sample
+(:meth:`MaskGANGenerator.fill`). One layer only.
+
+The module also holds the pretraining language model ``lm`` (an :class:`LSTMGenerator`, the toolkit's shared MLE
+stage trains it) and a ``infilling`` flag. The :class:`SequenceGenerator` API (``forward``, ``initial_state``,
+``advance``, ``logits``, hence ``sample``) is the LM's while the flag is off and the in-filler's with an
+all-``<missing>`` encoder input (an unconditional sampler) once it is on. :meth:`map_from_lm` copies the LM's
+embedding, LSTM and softmax into the encoder and decoder (the released code's LM-to-MaskGAN variable mapping).
+
+Discriminator (role ``infill_discriminator``, :class:`MaskGANDiscriminator`): the same encoder-decoder shape; the
+encoder reads the masked real context, the decoder reads the filled sequence, one logit per position (is this
+token real?). Its ``critic`` head, a linear map of the decoder output before position t, estimates the return
+from position t on (the actor-critic baseline).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ConfigError, positive
+from .generator import SequenceGenerator
+from .lstm_generator import LSTMGenerator
+from .registry import register
+from .sampling import DEFAULT_SAMPLER, sample_categorical
+
+DISCRIMINATOR_ROLE = "infill_discriminator"
+
+
+def _init_(module: nn.Module, std: float, skip: str | None = None) -> None:
+    """Every parameter ~ N(0, std) (LSTM ``bias_hh`` zero, as in the LSTM generator); names under ``skip`` kept."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if skip and name.startswith(skip):
+                continue
+            if "bias_hh" in name:
+                p.zero_()
+            else:
+                p.normal_(0.0, std)
+
+
+def copy_lstm(dst: nn.LSTM, src: nn.LSTM) -> None:
+    """Copy a one-layer LSTM's weights (same sizes)."""
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(dst, name).copy_(getattr(src, name))
+
+
+class LuongAttention(nn.Module):
+    """``a = softmax_s(q^T W_a e_s)``, ``c = sum_s a_s e_s``, output ``q + W_c c``."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(hidden, hidden, bias=False)  # W_a
+        self.combine = nn.Linear(hidden, hidden, bias=False)  # W_c
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """``query [B, H]`` or ``[B, L, H]``, ``keys [B, T, H]`` -> same shape as ``query``."""
+        single = query.dim() == 2
+        q = query.unsqueeze(1) if single else query  # [B, L, H]
+        weights = torch.softmax(self.score(q) @ keys.transpose(1, 2), dim=-1)  # [B, L, T]
+        out = q + self.combine(weights @ keys)  # [B, L, H]
+        return out.squeeze(1) if single else out
+
+
+class _Seq2Seq(nn.Module):
+    """Embedding, ``<missing>`` vector, encoder and decoder LSTMs and attention (shared by G and D)."""
+
+    def _build(self, vocab_size: int, emb_dim: int, hidden_dim: int) -> None:
+        self.embedding = nn.Embedding(vocab_size, emb_dim)
+        self.missing = nn.Parameter(torch.zeros(emb_dim))
+        self.encoder = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
+        self.decoder = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
+        self.attention = LuongAttention(hidden_dim)
+
+    def encode(self, seqs: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Encoder states ``[B, T, H]`` of the masked sequence and its final ``(h, c)`` (each ``[1, B, H]``)."""
+        emb = torch.where(present.unsqueeze(-1), self.embedding(seqs), self.missing)  # [B, T, E]
+        states, final = self.encoder(emb)
+        return states, final
+
+    def map_lstm_from(self, lm: LSTMGenerator) -> None:
+        """Embedding, encoder and decoder LSTMs <- the language model's."""
+        with torch.no_grad():
+            self.embedding.weight.copy_(lm.embedding.weight)
+        copy_lstm(self.encoder, lm.lstm)
+        copy_lstm(self.decoder, lm.lstm)
+
+
+# --------------------------------------------------------------------------- generator
+@dataclass
+class MaskGANGeneratorConfig:
+    """The generator of a MaskGAN run (``algorithm = "maskgan"`` builds it from the ``[generator]`` LSTM's
+    sizes; ``generator.kind = "maskgan"`` also works on its own, e.g. for another algorithm)."""
+
+    kind: str = "maskgan"
+    emb_dim: int = 32
+    hidden_dim: int = 32
+    init_std: float = 0.1
+    tie_softmax: bool = True
+    """Softmax weights = the embedding (needs ``emb_dim == hidden_dim``)."""
+
+    def validate(self) -> None:
+        positive(self, "emb_dim", "hidden_dim", "init_std")
+        if self.tie_softmax and self.emb_dim != self.hidden_dim:
+            raise ConfigError("tie_softmax", f"needs emb_dim == hidden_dim (got {self.emb_dim} and "
+                                             f"{self.hidden_dim}); set tie_softmax = false")
+
+
+FillState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""The in-filler's incremental state: decoder ``h``, ``c`` (each ``[B, H]``) and encoder states ``[B, T, H]``."""
+
+
+@register("generator", "maskgan", MaskGANGeneratorConfig)
+class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
+    """The in-filling seq2seq generator plus its pretraining LM (see the module docstring)."""
+
+    def __init__(self, vocab_size: int, max_len: int, start_token: int = 0, eos_token: int | None = None,
+                 pad_token: int = 0, emb_dim: int = 32, hidden_dim: int = 32, tie_softmax: bool = True,
+                 init_std: float = 0.1, lm: LSTMGenerator | None = None) -> None:
+        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token)
+        if tie_softmax and emb_dim != hidden_dim:
+            raise ValueError(f"tie_softmax needs emb_dim == hidden_dim, got {emb_dim} and {hidden_dim}")
+        if lm is None:
+            lm = LSTMGenerator(vocab_size, emb_dim, hidden_dim, max_len, start_token, init_std, eos_token, pad_token)
+        if (lm.emb_dim, lm.hidden_dim, lm.vocab_size) != (emb_dim, hidden_dim, vocab_size):
+            raise ValueError("the language model's sizes differ from the MaskGAN generator's")
+        self.lm = lm
+        self.emb_dim, self.hidden_dim, self.tie_softmax = emb_dim, hidden_dim, tie_softmax
+        self._build(vocab_size, emb_dim, hidden_dim)
+        self.out_bias = nn.Parameter(torch.zeros(vocab_size))
+        self.proj = None if tie_softmax else nn.Linear(hidden_dim, vocab_size, bias=False)
+        self.register_buffer("infilling", torch.zeros(1, dtype=torch.long))
+        # In-filling keeps the real sequence's length: a masked position (always before EOS) never gets EOS.
+        no_eos = torch.zeros(vocab_size)
+        if eos_token is not None:
+            no_eos[eos_token] = float("-inf")
+        self.register_buffer("fill_bias", no_eos, persistent=False)
+        _init_(self, init_std, skip="lm.")
+
+    @classmethod
+    def from_config(cls, cfg: MaskGANGeneratorConfig, lm: LSTMGenerator | None = None,
+                    **sizes: Any) -> MaskGANGenerator:
+        return cls(emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, tie_softmax=cfg.tie_softmax,
+                   init_std=cfg.init_std, lm=lm, **sizes)
+
+    def config(self) -> dict[str, Any]:
+        return {**self.special_tokens(), "emb_dim": self.emb_dim, "hidden_dim": self.hidden_dim,
+                "tie_softmax": self.tie_softmax}
+
+    # ----------------------------------------------------------------- LM -> MaskGAN
+    def map_from_lm(self) -> None:
+        """Embedding, encoder and decoder LSTMs, softmax <- the pretraining LM (attention and ``<missing>`` keep
+        their initialisation). Tied softmax: the LM's output bias only (its weights are the embedding)."""
+        self.map_lstm_from(self.lm)
+        with torch.no_grad():
+            self.out_bias.copy_(self.lm.proj.bias)
+            if self.proj is not None:
+                self.proj.weight.copy_(self.lm.proj.weight)
+
+    def set_infilling(self, on: bool) -> None:
+        """Make the in-filler (True) or the LM (False) the model behind the SequenceGenerator API."""
+        self.infilling.fill_(int(on))
+
+    # ----------------------------------------------------------------- the in-filler
+    def output_logits(self, hidden: torch.Tensor, enc: torch.Tensor, filling: bool = False) -> torch.Tensor:
+        """Decoder states ``[B, H]`` or ``[B, L, H]`` attending over ``enc [B, T, H]`` -> logits ``[..., V]``
+        (``filling``: EOS banned too, variable-length text)."""
+        out = self.attention(hidden, enc)
+        weight = self.embedding.weight if self.proj is None else self.proj.weight
+        return F.linear(out, weight, self.out_bias + self.logit_bias + (self.fill_bias if filling else 0.0))
+
+    def keep_structure(self, seqs: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Variable-length text: EOS and the padding after it are always present (a fill keeps the length)."""
+        if not self.variable_length:
+            return present
+        return present | ~self.token_mask(seqs) | (seqs == self.eos_token)
+
+    def teacher_forced(self, seqs: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, T, V]`` of every position given the masked context and the real previous tokens (EOS
+        banned: for the masked positions, which the loss reads)."""
+        enc, (h, c) = self.encode(seqs, present)
+        hidden, _ = self.decoder(self.embedding(self.inputs(seqs)), (h, c))  # [B, T, H]
+        return self.output_logits(hidden, enc, filling=True)
+
+    def fill(self, seqs: torch.Tensor, present: torch.Tensor, temperature: float = 1.0,
+             generator: torch.Generator | None = None, method: str = DEFAULT_SAMPLER
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fill the masked positions of ``seqs [B, T]`` by sampling left to right.
+
+        Returns ``filled [B, T]`` (the real token where ``present``) and ``log_probs [B, T]``: ``log G(x_t)`` of
+        the sampled token at masked positions (with gradient), exactly 0 at present ones (no gradient).
+        Batched over rows; a Python loop over positions only.
+        """
+        enc, (h, c) = self.encode(seqs, present)
+        h, c = h[0], c[0]
+        token = seqs.new_full((seqs.shape[0],), self.start_token)
+        dec = self.decoder
+        tokens, lps = [], []
+        for t in range(seqs.shape[1]):
+            h, c = torch.lstm_cell(self.embedding(token), (h, c), dec.weight_ih_l0, dec.weight_hh_l0,
+                                   dec.bias_ih_l0, dec.bias_hh_l0)
+            logp = torch.log_softmax(self.output_logits(h, enc, filling=True), dim=-1)  # [B, V]
+            sampled = sample_categorical(logp.detach(), temperature, generator, method)
+            token = torch.where(present[:, t], seqs[:, t], sampled)
+            lp = logp.gather(1, token.unsqueeze(1)).squeeze(1)
+            lps.append(torch.where(present[:, t], torch.zeros_like(lp), lp))
+            tokens.append(token)
+        return torch.stack(tokens, dim=1), torch.stack(lps, dim=1)
+
+    def missing_context(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encoder states and final ``(h, c)`` of an all-``<missing>`` input, for ``batch`` rows."""
+        emb = self.missing.expand(1, self.max_len, self.emb_dim)
+        enc, (h, c) = self.encoder(emb)  # one row, then shared by all
+        return (enc.expand(batch, -1, -1), h[0].expand(batch, -1).contiguous(),
+                c[0].expand(batch, -1).contiguous())
+
+    # ----------------------------------------------------------------- SequenceGenerator API
+    def forward(self, seqs: torch.Tensor) -> torch.Tensor:
+        if not bool(self.infilling):
+            return self.lm(seqs)
+        enc, h, c = self.missing_context(seqs.shape[0])
+        hidden, _ = self.decoder(self.embedding(self.inputs(seqs)), (h.unsqueeze(0), c.unsqueeze(0)))
+        return self.output_logits(hidden, enc)
+
+    def initial_state(self, batch: int):
+        if not bool(self.infilling):
+            return self.lm.initial_state(batch)
+        enc, h, c = self.missing_context(batch)
+        start = torch.full((batch,), self.start_token, dtype=torch.long, device=self.device)
+        return self.advance(start, (h, c, enc))
+
+    def advance(self, tokens: torch.Tensor, state):
+        if len(state) == 2:
+            return self.lm.advance(tokens, state)
+        h, c, enc = state
+        dec = self.decoder
+        h, c = torch.lstm_cell(self.embedding(tokens), (h, c), dec.weight_ih_l0, dec.weight_hh_l0,
+                               dec.bias_ih_l0, dec.bias_hh_l0)
+        return h, c, enc
+
+    def logits(self, state) -> torch.Tensor:
+        if len(state) == 2:
+            return self.lm.logits(state)
+        return self.output_logits(state[0], state[2])
+
+
+# --------------------------------------------------------------------------- discriminator and critic
+@dataclass
+class MaskGANDiscriminatorConfig:
+    """The discriminator of a MaskGAN run (built by ``algorithm = "maskgan"`` with the generator's sizes)."""
+
+    kind: str = "maskgan"
+    emb_dim: int = 32
+    hidden_dim: int = 32
+    init_std: float = 0.1
+
+    def validate(self) -> None:
+        positive(self, "emb_dim", "hidden_dim", "init_std")
+
+
+@register(DISCRIMINATOR_ROLE, "maskgan", MaskGANDiscriminatorConfig)
+class MaskGANDiscriminator(_Seq2Seq):
+    """Per-token real/fake logits of a filled sequence given its masked real context, and the critic head."""
+
+    def __init__(self, vocab_size: int, emb_dim: int = 32, hidden_dim: int = 32, start_token: int = 0,
+                 init_std: float = 0.1) -> None:
+        super().__init__()
+        self.vocab_size, self.emb_dim, self.hidden_dim, self.start_token = vocab_size, emb_dim, hidden_dim, start_token
+        self._build(vocab_size, emb_dim, hidden_dim)
+        self.head = nn.Linear(hidden_dim, 1)
+        self.critic = nn.Linear(hidden_dim, 1)
+        _init_(self, init_std)
+
+    @classmethod
+    def from_config(cls, cfg: MaskGANDiscriminatorConfig, **sizes: Any) -> MaskGANDiscriminator:
+        return cls(emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, init_std=cfg.init_std, **sizes)
+
+    def config(self) -> dict[str, Any]:
+        return {"vocab_size": self.vocab_size, "emb_dim": self.emb_dim, "hidden_dim": self.hidden_dim,
+                "start_token": self.start_token}
+
+    def trunk_parameters(self) -> list[nn.Parameter]:
+        """Everything but the critic head."""
+        return [p for n, p in self.named_parameters() if not n.startswith("critic.")]
+
+    def forward(self, filled: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``filled [B, T]`` (real where ``present``) -> logits ``[B, T]`` and decoder outputs ``[B, T+1, H]``.
+
+        The decoder reads the start token then ``filled``; output ``s`` has read ``filled[:, :s]``. Logit t comes
+        from output ``t + 1`` (it has read token t); the critic's value of position t from output ``t`` (it has
+        not: a baseline independent of the action at t)."""
+        enc, (h, c) = self.encode(filled, present)
+        start = filled.new_full((filled.shape[0], 1), self.start_token)
+        hidden, _ = self.decoder(self.embedding(torch.cat([start, filled], dim=1)), (h, c))  # [B, T+1, H]
+        out = self.attention(hidden, enc)
+        return self.head(out[:, 1:]).squeeze(-1), out
+
+    def values(self, out: torch.Tensor, detach: bool = True) -> torch.Tensor:
+        """Critic values ``[B, T]`` from :meth:`forward`'s outputs (``detach``: only the head learns)."""
+        out = out[:, :-1]
+        return self.critic(out.detach() if detach else out).squeeze(-1)

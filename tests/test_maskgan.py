@@ -1,0 +1,368 @@
+"""MaskGAN: masks, the in-filler, the actor-critic objective, the LM-to-MaskGAN mapping and the ``maskgan``
+algorithm end to end on the tiny synthetic task (train, kill and resume in every stage, sample)."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seqgan_kit.cli import main
+from seqgan_kit.models.maskgan import MaskGANDiscriminator, MaskGANGenerator
+from seqgan_kit.rl.masks import make_present, masked_span_length
+from seqgan_kit.runs.checkpoint import load_model
+from seqgan_kit.runs.rundir import RunDir
+from seqgan_kit.train import mle
+from seqgan_kit.train.experiment import Experiment
+from seqgan_kit.train.maskgan import MaskGANTrainer, advantages, discounted_returns, generator_loss
+from seqgan_kit.train.mle import MLEPretraining
+from seqgan_kit.train.recipe import load_recipe
+
+from .tiny import RECIPE, TINY, kill_on_call
+
+MASKGAN = TINY + ["algorithm=maskgan", "mle.epochs=2", "maskgan.is_present_rate=0.0", "maskgan.mask_mle_steps=3",
+                  "maskgan.steps=3", "maskgan.batch_size=16", "maskgan.eval_every=1", "maskgan.checkpoint_every=1",
+                  "maskgan.gen_lr=0.01", "maskgan.critic_lr=0.01"]
+
+
+def no_plot(self):
+    """Curves are not what this file tests; drawing them is most of a tiny run's time."""
+
+
+@pytest.fixture(autouse=True)
+def no_curves(monkeypatch):
+    monkeypatch.setattr(RunDir, "plot", no_plot)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def sets(overrides):
+    return [a for o in overrides for a in ("--set", o)]
+
+
+def records(run):
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in RunDir(run).read_metrics()]
+
+
+# --------------------------------------------------------------------------- masks
+def test_contiguous_mask_is_one_span_at_the_released_positions():
+    g = torch.Generator().manual_seed(0)
+    t, rate = 20, 0.5
+    length = masked_span_length(t, rate)
+    assert length == int((1 - rate) * t) - 1 == 9
+    present = make_present(4000, t, rate, "contiguous", g)
+    masked = ~present
+    assert present[:, 0].all()
+    assert (masked.sum(1) == length).all()
+    starts = masked.float().argmax(1)
+    spans = torch.arange(t).unsqueeze(0)
+    assert torch.equal(masked, (spans >= starts[:, None]) & (spans < starts[:, None] + length))  # contiguous
+    assert set(starts.tolist()) == set(range(1, t - length + 1))  # uniform over [1, T - len], both ends
+    counts = torch.bincount(starts, minlength=t)[1 : t - length + 1].float()
+    assert counts.min() > 0.7 * counts.mean()
+    everything = make_present(50, t, 0.0, "contiguous", g)
+    assert everything[:, 0].all() and not everything[:, 1:].any()  # rate 0: all masked but token 0
+
+
+def test_random_mask_keeps_each_token_with_the_rate_and_never_masks_token_0():
+    g = torch.Generator().manual_seed(1)
+    present = make_present(4000, 10, 0.3, "random", g)
+    assert present[:, 0].all()
+    assert abs(present[:, 1:].float().mean().item() - 0.3) < 0.02
+    none = make_present(100, 10, 0.0, "random", g)
+    assert none[:, 0].all() and not none[:, 1:].any()
+    a = make_present(8, 10, 0.5, "random", torch.Generator().manual_seed(3))
+    b = make_present(8, 10, 0.5, "random", torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+# --------------------------------------------------------------------------- the in-filler
+def small_generator(**kw):
+    torch.manual_seed(0)
+    gen = MaskGANGenerator(vocab_size=30, max_len=8, emb_dim=12, hidden_dim=12, **kw)
+    gen.map_from_lm()
+    return gen
+
+
+def test_fill_copies_present_tokens_and_gives_them_no_gradient():
+    gen = small_generator()
+    real = torch.randint(1, 30, (16, 8))
+    present = make_present(16, 8, 0.5, "contiguous", torch.Generator().manual_seed(0))
+    filled, log_probs = gen.fill(real, present)
+    assert torch.equal(filled[present], real[present])
+    assert (log_probs[present] == 0).all() and (log_probs[~present] < 0).all()
+    # the gradient of every log-probability is the gradient of the masked ones alone
+    gen.zero_grad()
+    log_probs.sum().backward()
+    grads = [p.grad for p in gen.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    everything = torch.ones_like(present)
+    filled, log_probs = gen.fill(real, everything)
+    assert torch.equal(filled, real) and (log_probs == 0).all()
+    gen.zero_grad()
+    log_probs.sum().backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in gen.parameters())
+
+
+def test_fill_log_probs_are_the_teacher_forced_ones_of_the_filled_sequence():
+    gen = small_generator()
+    real = torch.randint(1, 30, (6, 8))
+    present = make_present(6, 8, 0.5, "random", torch.Generator().manual_seed(2))
+    filled, log_probs = gen.fill(real, present)
+    logp = torch.log_softmax(gen.teacher_forced(filled, present), -1).gather(-1, filled.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(log_probs, logp.masked_fill(present, 0.0), atol=1e-5)
+
+
+def test_variable_length_fill_keeps_eos_and_padding():
+    torch.manual_seed(0)
+    gen = MaskGANGenerator(vocab_size=30, max_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8)
+    real = torch.tensor([[5, 6, 7, 2, 0, 0], [5, 6, 7, 8, 9, 2]])
+    present = gen.keep_structure(real, make_present(2, 6, 0.0, "contiguous"))
+    assert present.tolist() == [[True, False, False, True, True, True], [True, False, False, False, False, True]]
+    filled, _ = gen.fill(real, present)
+    assert (filled[:, 1:][~present[:, 1:]] > 2).all() and torch.equal(filled[present], real[present])
+
+
+# --------------------------------------------------------------------------- the objective
+def test_returns_rewards_and_advantages_only_at_masked_positions_and_clipped():
+    rewards = torch.tensor([[9.0, -1.0, -2.0, 9.0, -3.0]])
+    masked = torch.tensor([[False, True, True, False, True]])
+    g = 0.5
+    returns = discounted_returns(rewards, masked, g)
+    expect = [0.0, -1 + g * -2 + g**3 * -3, -2 + g**2 * -3, 0.0, -3.0]
+    assert torch.allclose(returns, torch.tensor([expect]))
+    adv = advantages(returns, torch.tensor([[0.0, 5.0, -1.0, 0.0, 4.0]]), masked, clip=5.0)
+    assert torch.allclose(adv, torch.tensor([[0.0, -5.0, -2 + 0.25 * -3 + 1.0, 0.0, -5.0]]))  # -7 -> -5 clipped
+    log_probs = torch.tensor([[-7.0, -1.0, -2.0, -7.0, -3.0]], requires_grad=True)
+    loss = generator_loss(log_probs, adv, masked)
+    loss.backward()
+    assert torch.equal(log_probs.grad[~masked], torch.zeros(2))
+    assert torch.allclose(log_probs.grad, -adv)
+
+
+def test_critic_trains_only_its_head_by_default():
+    torch.manual_seed(0)
+    disc = MaskGANDiscriminator(vocab_size=30, emb_dim=8, hidden_dim=8)
+    seqs = torch.randint(1, 30, (4, 6))
+    present = make_present(4, 6, 0.0, "contiguous")
+    logits, out = disc(seqs, present)
+    assert logits.shape == (4, 6) and out.shape == (4, 7, 8)
+    disc.values(out).pow(2).sum().backward()
+    trained = {n for n, p in disc.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert trained == {"critic.weight", "critic.bias"}
+    disc.zero_grad()
+    _, out = disc(seqs, present)
+    disc.values(out, detach=False).pow(2).sum().backward()
+    assert disc.embedding.weight.grad is not None  # critic_trains_discriminator = true
+
+
+# --------------------------------------------------------------------------- the trainer, built directly
+def build_trainer(tmp_path, extra=()):
+    cfg = load_recipe(RECIPE, MASKGAN + list(extra))
+    exp = Experiment(cfg, RunDir(tmp_path / "run"), torch.device("cpu"))
+    MLEPretraining(exp)
+    return exp, MaskGANTrainer(exp)
+
+
+def test_lm_to_maskgan_mapping_reproduces_the_lm(tmp_path):
+    exp, trainer = build_trainer(tmp_path, ["maskgan.tie_softmax=false"])
+    gen, lm = trainer.gen, trainer.gen.lm
+    assert exp.generator is gen and exp.modules["generator"] is gen
+    seqs = exp.task.train[:8]
+    with torch.no_grad():
+        for p in lm.parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # an LM unlike the in-filler's own initialisation
+        want = torch.log_softmax(lm(seqs), -1)
+        trainer.start_infilling()
+        gen.attention.combine.weight.zero_()  # attention off
+        # the decoder from the LM's (zero) initial state gives the LM's next-token distribution
+        hidden, _ = gen.decoder(gen.embedding(gen.inputs(seqs)))
+        enc, _ = gen.encode(seqs, torch.ones_like(seqs, dtype=torch.bool))
+        assert torch.allclose(torch.log_softmax(gen.output_logits(hidden, enc), -1), want, atol=1e-5)
+        # the encoder reading the whole sequence has the LM's states; the discriminator got the same weights
+        assert torch.allclose(enc, lm.lstm(lm.embedding(seqs))[0], atol=1e-6)
+        for module in (trainer.disc.encoder, trainer.disc.decoder):
+            assert all(torch.equal(a, b) for a, b in zip(module.parameters(), lm.lstm.parameters(), strict=True))
+        assert torch.equal(trainer.disc.embedding.weight, lm.embedding.weight)
+    assert int(gen.infilling) == 1  # is_present_rate = 0: the in-filler is the sampled model
+
+
+def test_tied_mapping_and_conditional_runs_keep_sampling_the_lm(tmp_path):
+    exp, trainer = build_trainer(tmp_path, ["maskgan.is_present_rate=0.5"])
+    gen = trainer.gen
+    trainer.start_infilling()
+    assert torch.equal(gen.embedding.weight, gen.lm.embedding.weight) and gen.proj is None
+    assert torch.equal(gen.out_bias, gen.lm.proj.bias)
+    assert int(gen.infilling) == 0
+    seqs = exp.task.train[:4]
+    assert torch.equal(gen(seqs), gen.lm(seqs))
+    assert [id(p) for g in trainer.c_optimizer.param_groups for p in g["params"]] == \
+           [id(p) for p in trainer.disc.critic.parameters()]
+
+
+def test_ema_and_no_baseline(tmp_path):
+    exp, trainer = build_trainer(tmp_path, ["maskgan.baseline=ema", "maskgan.baseline_decay=0.5"])
+    trainer.start_infilling()
+    trainer.generator_step(1)
+    first = exp.state["maskgan_ema_baseline"]
+    assert first < 0  # log D < 0: the first value is the mean masked return
+    trainer.generator_step(2)
+    assert exp.state["maskgan_ema_baseline"] != first
+    assert trainer.discriminator_step(1)[1] == 0.0  # no critic loss without the critic baseline
+    exp, trainer = build_trainer(tmp_path / "none", ["maskgan.baseline=none"])
+    trainer.start_infilling()
+    loss, reward = trainer.generator_step(1)
+    assert loss < 0 and reward < 0 and "maskgan_ema_baseline" not in exp.state  # -log G * (negative A)
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def maskgan_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("maskgan") / "run"
+    snapshots = {}
+    real_ac = MaskGANTrainer.actor_critic
+
+    def watched(self, start):
+        snapshots["before"] = {k: v.clone() for k, v in {**prefixed("g", self.gen), **prefixed("d", self.disc)}.items()}
+        real_ac(self, start)
+        snapshots["after"] = {k: v.clone() for k, v in {**prefixed("g", self.gen), **prefixed("d", self.disc)}.items()}
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MaskGANTrainer, "actor_critic", watched)
+        mp.setattr(RunDir, "plot", no_plot)
+        assert main(["train", RECIPE, "--run-dir", str(run), *sets(MASKGAN)]) == 0
+    return run, snapshots
+
+
+def prefixed(prefix, module):
+    return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
+
+
+def test_maskgan_trains_every_stage(maskgan_run):
+    run, snaps = maskgan_run
+    recs = records(run)
+    assert [r["phase"] for r in recs] == ["pretrain_g"] * 3 + ["mask_mle"] * 4 + ["actor_critic"] * 4
+    assert all("mask_mle_loss" in r for r in recs[4:7])
+    assert all({"d_loss", "critic_loss", "g_loss", "mean_reward", "nll_oracle"} <= set(r) for r in recs[8:])
+    before, after = snaps["before"], snaps["after"]
+    moved = [k for k in before if not k.endswith("infilling") and not k.startswith("g.lm.")
+             and not torch.equal(before[k], after[k])]
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("g.lm."))  # the LM is done
+    for name in ("g.embedding.weight", "g.decoder.weight_hh_l0", "g.attention.score.weight", "d.head.weight",
+                 "d.encoder.weight_ih_l0", "d.critic.weight"):
+        assert name in moved
+    mle_file = load_file(str(run / "generator_mle.safetensors"))
+    final = load_file(str(run / "generator.safetensors"))
+    assert int(mle_file["model.generator.infilling"]) == 0 and int(final["model.generator.infilling"]) == 1
+    key = "model.generator.decoder.weight_ih_l0"
+    assert not torch.equal(mle_file[key], final[key])
+
+
+def test_sample_uses_the_in_filler(maskgan_run, capsys):
+    run, _ = maskgan_run
+    assert main(["sample", str(run), "-n", "4", "--seed", "1"]) == 0
+    rows = [list(map(int, line.split())) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 4 and all(len(r) == 6 and all(0 <= t < 40 for t in r) for r in rows)
+    gen, meta, _ = load_model(run)
+    assert gen.kind == "maskgan" and int(gen.infilling) == 1
+    assert meta["modules"]["discriminator"]["kind"] == "maskgan"
+    assert main(["sample", str(run / "generator_mle.safetensors"), "-n", "2"]) == 0  # the LM
+
+
+@pytest.mark.parametrize("target,name,n", [
+    (mle, "train_epoch", 2),                 # pretrain_g
+    (MaskGANTrainer, "mask_mle_step", 2),    # mask_mle
+    (MaskGANTrainer, "discriminator_step", 4),  # actor_critic, inside step 2
+])
+def test_maskgan_resumes_exactly_after_a_kill_in_each_stage(maskgan_run, tmp_path, monkeypatch, target, name, n):
+    run, _ = maskgan_run
+    killed = tmp_path / "killed"
+    restore = kill_on_call(monkeypatch, target, name, n)
+    assert main(["train", RECIPE, "--run-dir", str(killed), *sets(MASKGAN)]) == 130
+    restore()
+    assert main(["train", "--resume", str(killed)]) == 0
+    assert records(killed) == records(run)
+    a, b = load_file(str(killed / "generator.safetensors")), load_file(str(run / "generator.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in b)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("maskgan.is_present_rate=1.5", "maskgan.is_present_rate"),
+    ("maskgan.mask_strategy=blocks", "maskgan.mask_strategy"),
+    ("maskgan.baseline=mean", "maskgan.baseline"),
+    ("maskgan.discount=1.5", "maskgan.discount"),
+    ("maskgan.dis_train_iterations=0", "maskgan.dis_train_iterations: must be positive"),
+    ("maskgan.advantage_clip=0", "maskgan.advantage_clip: must be positive"),
+    ("generator.hidden_dim=10", "maskgan.tie_softmax"),
+    ("maskgan.is_present_rate=0.9", "masks no token"),
+    ("generator.kind=rmc", "generator.kind"),
+    ("init.generator=elsewhere.safetensors", "init.generator"),
+])
+def test_bad_maskgan_values_are_one_line_errors(tmp_path, capsys, override, message):
+    assert main(["train", RECIPE, "--run-dir", str(tmp_path / "r"), *sets(MASKGAN + [override])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+# --------------------------------------------------------------------------- seqgan-kit fill
+def test_fill_cli_fills_the_blanks_of_a_synthetic_run(maskgan_run, capsys):
+    run, _ = maskgan_run
+    assert main(["fill", str(run), "5 ___ ___ 7 ___ 9", "-n", "5", "--seed", "3"]) == 0
+    rows = [list(map(int, line.split())) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 5 and all(len(r) == 6 and r[0] == 5 and r[3] == 7 and r[5] == 9 for r in rows)
+    assert all(0 <= t < 40 for r in rows for t in r)
+    assert main(["fill", str(run), "5 ___ ___ 7 ___ 9", "-n", "5", "--seed", "3"]) == 0
+    assert [list(map(int, line.split())) for line in capsys.readouterr().out.splitlines()] == rows  # seeded
+
+
+@pytest.mark.parametrize("text,message", [
+    ("5 6 7 8 9 10", "no blank"),
+    ("5 ___ 7", "exactly 6 tokens"),
+    ("5 ___ x 7 ___ 9", "token ids and blanks"),
+    ("5 ___ 70 7 ___ 9", "outside the vocabulary"),
+])
+def test_fill_cli_bad_inputs_are_one_line_errors(maskgan_run, capsys, text, message):
+    run, _ = maskgan_run
+    assert main(["fill", str(run), text]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_fill_cli_refuses_a_generator_that_does_not_fill(tmp_path, capsys):
+    run = tmp_path / "mle"
+    assert main(["train", RECIPE, "--run-dir", str(run), *sets(TINY + ["mle.epochs=1"])]) == 0
+    capsys.readouterr()
+    assert main(["fill", str(run), "5 ___ ___ 7 ___ 9"]) == 2
+    assert "does not fill blanks" in capsys.readouterr().err
+
+
+def test_fill_cli_on_a_text_run(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    words = "a man dog sits on the red bench near park with two cats".split()
+    g = torch.Generator().manual_seed(0)
+    lines = [" ".join(words[i] for i in torch.randint(0, len(words), (int(n),), generator=g).tolist())
+             for n in torch.randint(3, 8, (120,), generator=g)]
+    (corpus / "train.txt").write_text("\n".join(lines[:100]) + "\n")
+    (corpus / "test.txt").write_text("\n".join(lines[100:]) + "\n")
+    run = tmp_path / "run"
+    recipe = str(RECIPE).replace("synthetic_mle", "coco_maskgan")
+    text = ["data.card=", "data.name=toy", f"data.dir={corpus}", "data.tokenizer=whitespace", "data.max_len=10",
+            "generator.emb_dim=8", "generator.hidden_dim=8", "mle.epochs=1", "eval.bleu_samples=10",
+            "eval.bleu_references=10", "device=cpu", "maskgan.mask_mle_steps=1", "maskgan.steps=1",
+            "maskgan.batch_size=8"]
+    assert main(["train", recipe, "--run-dir", str(run), *sets(text)]) == 0
+    capsys.readouterr()
+    assert main(["fill", str(run), "a man ___ on the ___ bench", "-n", "4"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4
+    for line in out:
+        toks = line.split()
+        assert len(toks) == 7 and toks[:2] == ["a", "man"] and toks[3:5] == ["on", "the"] and toks[6] == "bench"
+    assert main(["fill", str(run), "a ___ " * 6]) == 2
+    assert "longer than the model's 10" in capsys.readouterr().err
