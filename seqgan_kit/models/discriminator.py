@@ -209,8 +209,9 @@ class CNNDiscriminator(nn.Module):
     def _check_seqs(self, seqs: torch.Tensor) -> None:
         if seqs.is_floating_point():  # relaxed one-hots [B, T, V]
             if seqs.dim() != 3 or seqs.shape[1] != self.seq_len or seqs.shape[2] != self.vocab_size:
-                raise ValueError(f"discriminator expects [B, {self.seq_len}, {self.vocab_size}] one-hots, got "
-                                 f"shape {tuple(seqs.shape)}")
+                raise ValueError(f"discriminator expects integer token ids [B, {self.seq_len}] or float one-hots "
+                                 f"[B, {self.seq_len}, {self.vocab_size}], got {seqs.dtype} of shape "
+                                 f"{tuple(seqs.shape)}")
             return
         if seqs.dim() != 2 or seqs.shape[1] != self.seq_len:
             raise ValueError(f"discriminator expects a [B, {self.seq_len}] batch of token ids, got shape "
