@@ -47,8 +47,30 @@ from ..config import ConfigError, in_range, non_negative, positive
 from .registry import register
 
 
+class FilterChecks:
+    """Checks shared by the configs of convolutional discriminators (fields ``filter_sizes``, ``num_filters``)."""
+
+    filter_sizes: list[int]
+    num_filters: list[int]
+
+    def check_filters(self) -> None:
+        """ConfigError unless the two lists are non-empty, of equal length and positive."""
+        if not self.filter_sizes or len(self.filter_sizes) != len(self.num_filters):
+            raise ConfigError("filter_sizes", f"and num_filters must be non-empty lists of equal length, got "
+                                              f"{len(self.filter_sizes)} and {len(self.num_filters)}")
+        if min(self.filter_sizes) < 1 or min(self.num_filters) < 1:
+            raise ConfigError("filter_sizes", f"filter sizes and counts must be positive, got {self.filter_sizes} "
+                                              f"and {self.num_filters}")
+
+    def check_length(self, seq_len: int, where: str) -> None:
+        """ConfigError when a filter is wider than the sequences (``where`` says what sets their length)."""
+        if max(self.filter_sizes) > seq_len:
+            raise ConfigError("discriminator.filter_sizes", f"filter of width {max(self.filter_sizes)} exceeds "
+                                                            f"the sequence length {seq_len} ({where})")
+
+
 @dataclass
-class CNNDiscriminatorConfig:
+class CNNDiscriminatorConfig(FilterChecks):
     """The ``[discriminator]`` table of the SeqGAN highway CNN (paper/reference configuration by default).
 
     ``lr`` and ``batch_size`` are how every algorithm trains a discriminator of this kind.
@@ -71,18 +93,7 @@ class CNNDiscriminatorConfig:
         positive(self, "emb_dim", "lr", "batch_size")
         non_negative(self, "l2_reg")
         in_range(self, "dropout_keep", 0, 1, low_open=True)
-        if not self.filter_sizes or len(self.filter_sizes) != len(self.num_filters):
-            raise ConfigError("filter_sizes", f"and num_filters must be non-empty lists of equal length, got "
-                                              f"{len(self.filter_sizes)} and {len(self.num_filters)}")
-        if min(self.filter_sizes) < 1 or min(self.num_filters) < 1:
-            raise ConfigError("filter_sizes", f"filter sizes and counts must be positive, got {self.filter_sizes} "
-                                              f"and {self.num_filters}")
-
-    def check_length(self, seq_len: int, where: str) -> None:
-        """ConfigError when a filter is wider than the sequences (``where`` says what sets their length)."""
-        if max(self.filter_sizes) > seq_len:
-            raise ConfigError("discriminator.filter_sizes", f"filter of width {max(self.filter_sizes)} exceeds "
-                                                            f"the sequence length {seq_len} ({where})")
+        self.check_filters()
 
 
 def _truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:

@@ -33,11 +33,12 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, in_range, positive
+from .discriminator import FilterChecks
 from .registry import register
 
 
 @dataclass
-class RelGANDiscriminatorConfig:
+class RelGANDiscriminatorConfig(FilterChecks):
     """The ``[discriminator]`` table of RelGAN's multi-representation CNN (paper sizes by default)."""
 
     kind: str = "relgan"
@@ -54,18 +55,7 @@ class RelGANDiscriminatorConfig:
         in_range(self, "dropout_keep", 0, 1, low_open=True)
         if self.emb_dim % self.num_rep:
             raise ConfigError("num_rep", f"must divide emb_dim ({self.emb_dim}), got {self.num_rep}")
-        if not self.filter_sizes or len(self.filter_sizes) != len(self.num_filters):
-            raise ConfigError("filter_sizes", f"and num_filters must be non-empty lists of equal length, got "
-                                              f"{len(self.filter_sizes)} and {len(self.num_filters)}")
-        if min(self.filter_sizes) < 1 or min(self.num_filters) < 1:
-            raise ConfigError("filter_sizes", f"filter sizes and counts must be positive, got {self.filter_sizes} "
-                                              f"and {self.num_filters}")
-
-    def check_length(self, seq_len: int, where: str) -> None:
-        """ConfigError when a filter is wider than the sequences (``where`` says what sets their length)."""
-        if max(self.filter_sizes) > seq_len:
-            raise ConfigError("discriminator.filter_sizes", f"filter of width {max(self.filter_sizes)} exceeds "
-                                                            f"the sequence length {seq_len} ({where})")
+        self.check_filters()
 
 
 @register("discriminator", "relgan", RelGANDiscriminatorConfig)

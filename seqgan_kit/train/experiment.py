@@ -138,6 +138,14 @@ class Experiment:
         self.modules[name] = module
         return module
 
+    def build_discriminator(self) -> nn.Module:
+        """The ``[discriminator]`` model for this run's vocabulary and length (PAD masked for variable-length
+        text), registered as ``discriminator``."""
+        gen = self.generator
+        return self.build_model("discriminator", "discriminator", self.cfg.discriminator,
+                                vocab_size=self.task.vocab_size, seq_len=self.task.seq_len,
+                                pad_token=gen.pad_token if gen.variable_length else None)
+
     def rng(self, name: str) -> torch.Generator:
         """The run's CPU random stream ``name`` (created on first use; checkpointed)."""
         if name not in self.rngs:

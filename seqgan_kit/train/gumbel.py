@@ -96,14 +96,11 @@ class GumbelTrainer:
     def __init__(self, exp: Experiment) -> None:
         self.exp = exp
         self.cfg: GumbelConfig = exp.cfg.algo
-        gen = exp.generator
-        pad = gen.pad_token if gen.variable_length else None
-        self.disc = exp.build_model("discriminator", "discriminator", exp.cfg.discriminator,
-                                    vocab_size=exp.task.vocab_size, seq_len=exp.task.seq_len, pad_token=pad)
+        self.disc = exp.build_discriminator()
         if not hasattr(self.disc, "gan_logits"):
             raise UserError(f"discriminator.kind {exp.cfg.discriminator.kind!r} gives no GAN logit: algorithm "
                             f"'gumbel' needs 'cnn' or 'relgan'")
-        self.g_optimizer = torch.optim.Adam(gen.parameters(), lr=self.cfg.g_lr, betas=(0.9, 0.999))
+        self.g_optimizer = torch.optim.Adam(exp.generator.parameters(), lr=self.cfg.g_lr, betas=(0.9, 0.999))
         self.d_optimizer = torch.optim.Adam(self.disc.parameters(), lr=self.cfg.d_lr, betas=(0.9, 0.999))
         exp.optimizers.update(generator_adv=self.g_optimizer, discriminator=self.d_optimizer)
 

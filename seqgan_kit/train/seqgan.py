@@ -110,9 +110,7 @@ class SeqGANTrainer:
         self.exp = exp
         self.cfg: SeqGANConfig = exp.cfg.algo
         gen = exp.generator
-        pad = gen.pad_token if gen.variable_length else None
-        self.disc = exp.build_model("discriminator", "discriminator", exp.cfg.discriminator,
-                                    vocab_size=exp.task.vocab_size, seq_len=exp.task.seq_len, pad_token=pad)
+        self.disc = exp.build_discriminator()
         self.d_optimizer = torch.optim.Adam(self.disc.parameters(), lr=exp.cfg.discriminator.lr)
         self.g_optimizer = torch.optim.Adam(gen.parameters(), lr=self.cfg.g_lr)
         exp.optimizers.update(discriminator=self.d_optimizer, generator_adv=self.g_optimizer)
