@@ -17,8 +17,17 @@ from ..errors import UserError
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..train.runner import train
+    from ..train.runner import check_before_launch, train
 
+    if args.nproc is not None:
+        from .launch import launch
+
+        check_before_launch(args.recipe, args.set or [], args.resume, args.nproc)  # bad input: no rank starts
+        argv = [*([args.recipe] if args.recipe else []), *[f"--set={o}" for o in args.set or []],
+                *([f"--run-dir={args.run_dir}"] if args.run_dir else []),
+                *([f"--resume={args.resume}"] if args.resume else []),
+                *([f"--threads={args.threads}"] if args.threads is not None else [])]
+        return launch(args.nproc, argv)
     train(args.recipe, args.set or [], run_dir=args.run_dir, resume=args.resume, argv=sys.argv,
           threads=args.threads)
     return 0
@@ -180,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads for PyTorch (overrides runtime.threads; 1 is fastest on a busy machine)")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="train with N ranks on this machine (torchrun --standalone --nproc-per-node N; batch "
+                        "sizes stay global); several machines: torchrun --nnodes, see the README")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sample", help="sample from a run directory (text runs print detokenized text, one "

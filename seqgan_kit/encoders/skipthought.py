@@ -128,12 +128,16 @@ class SkipThought(nn.Module):
                                reduction="sum")
         return loss, int((target != PAD).sum())
 
-    def forward(self, prev: torch.Tensor, cur: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
-        """Mean per-token cross-entropy of predicting ``prev`` and ``nxt`` (each ``[B, T]``) from ``cur``."""
+    def forward(self, prev: torch.Tensor, cur: torch.Tensor, nxt: torch.Tensor,
+                tokens: float | None = None) -> torch.Tensor:
+        """Mean per-token cross-entropy of predicting ``prev`` and ``nxt`` (each ``[B, T]``) from ``cur``.
+
+        ``tokens``: divide the summed cross-entropy by this count instead (a rank's share of a global batch).
+        """
         ctx = self.encode(cur, normalize=False)  # [B, C]
         loss_p, n_p = self._decode_loss(self.decoder_prev, ctx, prev)
         loss_n, n_n = self._decode_loss(self.decoder_next, ctx, nxt)
-        return (loss_p + loss_n) / max(n_p + n_n, 1)
+        return (loss_p + loss_n) / (tokens if tokens is not None else max(n_p + n_n, 1))
 
 
 # --------------------------------------------------------------------------- vocabulary expansion

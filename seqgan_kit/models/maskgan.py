@@ -127,6 +127,9 @@ FillState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     """The in-filling seq2seq generator plus its pretraining LM (see the module docstring)."""
 
+    unused_parameters = True
+    """Each stage trains part of it (the LM, then the seq2seq): DDP must look for unused parameters."""
+
     def __init__(self, vocab_size: int, max_len: int, start_token: int = 0, eos_token: int | None = None,
                  pad_token: int = 0, emb_dim: int = 32, hidden_dim: int = 32, tie_softmax: bool = True,
                  init_std: float = 0.1, lm: LSTMGenerator | None = None) -> None:

@@ -39,6 +39,7 @@ from ..runs.checkpoint import (
 )
 from ..runs.rundir import RunDir
 from ..tasks.synthetic import SyntheticTask
+from .distributed import Ranks, Wrapped
 from .divergence import diverged
 from .init import reuse_vocabulary
 from .recipe import ExperimentConfig
@@ -107,12 +108,18 @@ def _build_task(cfg: ExperimentConfig, run: RunDir, device: torch.device):
 class Experiment:
     """Holds everything a phase needs and writes what it produces."""
 
-    def __init__(self, cfg: ExperimentConfig, run: RunDir, device: torch.device, build_generator: bool = True) -> None:
+    def __init__(self, cfg: ExperimentConfig, run: RunDir, device: torch.device, build_generator: bool = True,
+                 ranks: Ranks | None = None) -> None:
         self.cfg = cfg
         self.run_dir = run
         self.device = device
+        self.ranks = ranks or Ranks(device=device)
+        """This process's rank among the run's processes (one rank: no process group)."""
+        self.ranks.precision = cfg.runtime.precision
+        self.ranks.seed_local(derived_seed(cfg.seed, f"rank:{self.ranks.rank}"))
         torch.manual_seed(cfg.seed)
-        self.task = _build_task(cfg, run, device)
+        with self.ranks.main_first():  # rank 0 writes a text run's tokenizer, the others read it
+            self.task = _build_task(cfg, run, device)
         self.modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.rngs: dict[str, torch.Generator] = {}
@@ -135,8 +142,22 @@ class Experiment:
             torch.manual_seed(derived_seed(self.cfg.seed, f"init:{name}"))
             module = models.build(role, model_cfg, **sizes)
         module = module.to(self.device)
+        if self.cfg.runtime.compile:
+            module.forward = torch.compile(module.forward, dynamic=True)  # the state dict keeps its names
         self.modules[name] = module
         return module
+
+    def wrap(self, module: nn.Module, unused_parameters: bool | None = None) -> Wrapped:
+        """``module`` for training: behind DDP when the run has several ranks, under the run's autocast.
+
+        Call it as ``wrapped(lambda m: loss_of(m))``; gradients of whatever ``m`` computes are averaged over
+        the ranks in ``backward``. A module whose class sets ``unused_parameters = True`` (some parameters sit
+        out a stage, e.g. the language model inside MaskGAN's in-filler) gets DDP's unused-parameter search;
+        ``unused_parameters`` says it for this one wrapping.
+        """
+        if unused_parameters is None:
+            unused_parameters = getattr(module, "unused_parameters", False)
+        return self.ranks.wrap(module, find_unused_parameters=unused_parameters)
 
     def build_discriminator(self) -> nn.Module:
         """The ``[discriminator]`` model for this run's vocabulary and length (PAD masked for variable-length
@@ -160,17 +181,26 @@ class Experiment:
     def evaluate(self, phase: str, unit: int) -> dict[str, float]:
         """The task's metrics of the generator, sampled from the evaluation stream of ``(phase, unit)``.
 
-        A generator whose weights went non-finite cannot be sampled: that is reported as a diverged run.
+        Rank 0 evaluates (exactly the single-process metrics) and every rank receives the result. A generator
+        whose weights went non-finite cannot be sampled: that is reported as a diverged run (on every rank).
         """
-        try:
-            return self.task.evaluate(self.generator, self.eval_rng(phase, unit))
-        except ValueError as exc:
-            if "non-finite" not in str(exc):
-                raise
-            raise UserError(diverged(f"{phase} step {unit}", "probabilities")) from None
+        result: dict[str, float] | str = {}
+        if self.ranks.is_main:
+            try:
+                result = self.task.evaluate(self.generator, self.eval_rng(phase, unit))
+            except ValueError as exc:
+                if "non-finite" not in str(exc):
+                    raise
+                result = diverged(f"{phase} step {unit}", "probabilities")
+        result = self.ranks.broadcast(result)
+        if isinstance(result, str):
+            raise UserError(result)
+        return result
 
     def log(self, phase: str, unit: str, value: int, total: int, metrics: dict[str, Any]) -> None:
-        """Write one metrics record, print a one-line summary, redraw the curves."""
+        """Write one metrics record, print a one-line summary, redraw the curves (rank 0 only)."""
+        if not self.ranks.is_main:
+            return
         record = {"phase": phase, unit: value, **metrics, "elapsed_s": round(time.perf_counter() - self._clock, 3)}
         self.run_dir.log(record)
         shown = "  ".join(
@@ -189,7 +219,14 @@ class Experiment:
         }
 
     def save(self, phase: str, units_done: int) -> None:
-        """Write the full training state to the run directory's checkpoint (atomically)."""
+        """Write the full training state to the run directory's checkpoint (atomically, rank 0 only).
+
+        Models and optimizers are the same on every rank (DDP); the per-rank random streams are gathered so
+        that the checkpoint holds every rank's.
+        """
+        local = self.ranks.gather(self.ranks.local_states())
+        if not self.ranks.is_main:
+            return
         tensors: dict[str, torch.Tensor] = {}
         groups: dict[str, list[dict]] = {}
         for name, module in self.modules.items():
@@ -199,6 +236,9 @@ class Experiment:
             tensors.update(t)
         tensors.update(rng_tensors())
         tensors.update({f"rng.named.{name}": g.get_state() for name, g in self.rngs.items()})
+        if self.ranks.world > 1:
+            tensors.update({f"rng.rank.{r}.{kind}": state for r, states in enumerate(local)
+                            for kind, state in states.items()})
         meta = {
             **self._meta(list(self.modules)),
             "phase": phase,
@@ -207,15 +247,19 @@ class Experiment:
             "elapsed_s": time.perf_counter() - self._clock,
             "optimizer_groups": groups,
             "state": self.state,
+            "world_size": self.ranks.world,
         }
         save_checkpoint(self.run_dir.checkpoint, tensors, meta)
 
     def save_weights(self, filename: str, names: list[str]) -> None:
-        """A weights-only checkpoint (e.g. ``generator_mle.safetensors``) for sampling or a later run."""
-        tensors: dict[str, torch.Tensor] = {}
-        for name in names:
-            tensors.update(module_tensors(name, self.modules[name]))
-        save_checkpoint(self.run_dir.path / filename, tensors, self._meta(names))
+        """A weights-only checkpoint (e.g. ``generator_mle.safetensors``) for sampling or a later run, written by
+        rank 0; every rank returns once it is on disk."""
+        if self.ranks.is_main:
+            tensors: dict[str, torch.Tensor] = {}
+            for name in names:
+                tensors.update(module_tensors(name, self.modules[name]))
+            save_checkpoint(self.run_dir.path / filename, tensors, self._meta(names))
+        self.ranks.barrier()
 
     def vocab_meta(self) -> dict[str, Any]:
         """``{"vocab": {...}}`` for text runs: which corpus and vocabulary the weights belong to."""
@@ -246,10 +290,26 @@ class Experiment:
         for key, value in tensors.items():
             if key.startswith("rng.named."):
                 self.rng(key[len("rng.named."):]).set_state(value)
+        self._restore_local_rng(tensors, int(meta.get("world_size", 1)), meta["phase"], int(meta["units_done"]))
         self.state = dict(meta.get("state", {}))
-        self.run_dir.truncate_metrics(meta["metrics_records"])
+        if self.ranks.is_main:
+            self.run_dir.truncate_metrics(meta["metrics_records"])
         self._clock = time.perf_counter() - float(meta.get("elapsed_s", 0.0))
         return meta["phase"], int(meta["units_done"])
+
+    def _restore_local_rng(self, tensors: dict[str, torch.Tensor], saved_world: int, phase: str, units: int) -> None:
+        """This rank's own stream from the checkpoint; a rank the checkpoint has none for starts a fresh one."""
+        ranks = self.ranks
+        prefix = f"rng.rank.{ranks.rank}."
+        states = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if states:
+            ranks.set_local_states(states)
+        elif ranks.world > 1:
+            ranks.seed_local(derived_seed(self.cfg.seed, f"rank:{ranks.rank}:resumed:{phase}:{units}"))
+        if saved_world != ranks.world and ranks.is_main:
+            print(f"resuming a checkpoint of {saved_world} rank(s) with {ranks.world}: models, optimizers and the "
+                  f"shared streams continue exactly; each rank's own draws (rollouts, dropout, relaxed samples) "
+                  f"do not repeat those of an uninterrupted run", flush=True)
 
     # ------------------------------------------------------------------ driver
     def run(self, phases: list[tuple[str, PhaseFn]], resume: bool = False) -> None:
@@ -261,7 +321,8 @@ class Experiment:
             if phase not in names:
                 raise UserError(f"{self.run_dir.checkpoint}: checkpoint phase {phase!r} is not part of this run")
             start_index, start_units = names.index(phase), units
-            print(f"resuming {self.run_dir.path} at {phase}, {units} done", flush=True)
+            if self.ranks.is_main:
+                print(f"resuming {self.run_dir.path} at {phase}, {units} done", flush=True)
         for i, (_, phase_fn) in enumerate(phases):
             if i < start_index:
                 continue

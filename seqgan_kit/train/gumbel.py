@@ -103,6 +103,8 @@ class GumbelTrainer:
         self.g_optimizer = torch.optim.Adam(exp.generator.parameters(), lr=self.cfg.g_lr, betas=(0.9, 0.999))
         self.d_optimizer = torch.optim.Adam(self.disc.parameters(), lr=self.cfg.d_lr, betas=(0.9, 0.999))
         exp.optimizers.update(generator_adv=self.g_optimizer, discriminator=self.d_optimizer)
+        self.g_model = exp.wrap(exp.generator)
+        self.d_model = exp.wrap(self.disc)
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
@@ -125,15 +127,21 @@ class GumbelTrainer:
         return data[idx.to(data.device)]
 
     def generator_step(self, beta: float, step: int | None = None) -> float:
-        """One generator update through the relaxed sample; returns its loss."""
-        gen, disc, where = self.exp.generator, self.disc, f"adversarial step {step}"
-        real = self.real_batch()
+        """One generator update through the relaxed sample; returns its loss.
+
+        With several ranks each takes its share of the global real batch and relaxes as many samples of its own.
+        """
+        gen, disc, ranks, where = self.exp.generator, self.disc, self.exp.ranks, f"adversarial step {step}"
+        batch = self.real_batch()
+        real = ranks.shard(batch)  # [B_r, T]
         gen.train()
         disc.train()
-        _, soft = gen.gumbel_rollout(len(real), beta)  # [B, T, V], differentiable
-        with frozen(disc):
-            d_loss, g_loss = gan_losses(disc.gan_logits(real), disc.gan_logits(soft), self.cfg.loss)
-        value = finite_loss(g_loss, f"{where} (generator)")
+        with ranks.local_random():
+            _, soft = self.g_model(lambda g: g.gumbel_rollout(len(real), beta))  # [B_r, T, V], differentiable
+            with frozen(disc), ranks.autocast():
+                d_loss, g_loss = gan_losses(disc.gan_logits(real), disc.gan_logits(soft), self.cfg.loss)
+        g_loss = g_loss * ranks.weight(len(real), len(batch)) if ranks.world > 1 else g_loss
+        value = finite_loss(torch.as_tensor(ranks.sum(g_loss.detach()) / ranks.world), f"{where} (generator)")
         self.g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         if self.cfg.grad_clip > 0:
@@ -143,16 +151,20 @@ class GumbelTrainer:
 
     def discriminator_step(self, beta: float, step: int | None = None) -> float:
         """One discriminator update on a fresh real batch and a fresh relaxed sample; returns its loss."""
-        gen, disc, where = self.exp.generator, self.disc, f"adversarial step {step}"
-        real = self.real_batch()
-        with torch.no_grad():
-            _, soft = gen.gumbel_rollout(len(real), beta)
+        gen, disc, ranks, where = self.exp.generator, self.disc, self.exp.ranks, f"adversarial step {step}"
+        batch = self.real_batch()
+        real = ranks.shard(batch)  # [B_r, T]
         disc.train()
-        d_loss, _ = gan_losses(disc.gan_logits(real), disc.gan_logits(soft), self.cfg.loss)
+        with ranks.local_random():
+            with torch.no_grad(), ranks.autocast():
+                _, soft = gen.gumbel_rollout(len(real), beta)
+            d_loss = self.d_model(lambda d: gan_losses(d.gan_logits(real), d.gan_logits(soft), self.cfg.loss)[0])
         l2_reg = getattr(disc, "l2_reg", 0.0)
         if l2_reg:
             d_loss = d_loss + l2_reg * disc.l2_penalty()
-        value = finite_loss(d_loss, f"{where} (discriminator)")
+        if ranks.world > 1:  # its share of the global mean (the same penalty on every rank averages to itself)
+            d_loss = d_loss * ranks.weight(len(real), len(batch))
+        value = finite_loss(torch.as_tensor(ranks.sum(d_loss.detach()) / ranks.world), f"{where} (discriminator)")
         self.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         if self.cfg.grad_clip > 0:

@@ -124,9 +124,11 @@ def generator_loss(log_probs: torch.Tensor, adv: torch.Tensor, masked: torch.Ten
     return -(log_probs * adv * masked.to(log_probs.dtype)).sum() / log_probs.shape[0]
 
 
-def masked_mean(values: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+def masked_mean(values: torch.Tensor, masked: torch.Tensor, count: float | None = None) -> torch.Tensor:
+    """The mean of ``values [B, T]`` over the ``masked`` positions (``count``: divide by this instead, a rank's
+    share of the masked positions of a global batch)."""
     m = masked.to(values.dtype)
-    return (values * m).sum() / m.sum().clamp(min=1)
+    return (values * m).sum() / (m.sum().clamp(min=1) if count is None else count)
 
 
 def _clip(params, limit: float) -> None:
@@ -166,6 +168,8 @@ class MaskGANTrainer:
         self.c_optimizer = torch.optim.Adam(self.disc.critic.parameters(), lr=s.critic_lr)
         exp.optimizers.update(maskgan_mle=self.mle_optimizer, generator_adv=self.g_optimizer,
                               discriminator=self.d_optimizer, critic=self.c_optimizer)
+        self.g_model = exp.wrap(self.gen)
+        self.d_model = exp.wrap(self.disc, unused_parameters=s.baseline != "critic")  # the critic head sits out
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
@@ -189,15 +193,18 @@ class MaskGANTrainer:
         return [(MASK_MLE, self.mask_mle), (ACTOR_CRITIC, self.actor_critic)]
 
     # ------------------------------------------------------------------ data
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """A random real batch ``[B, T]`` and a fresh ``present`` mask for it."""
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """This rank's rows of a random global real batch ``[B_r, T]``, their fresh ``present`` mask, and the
+        rank's share of the global batch's masked positions (the divisor of its masked means)."""
         s, exp = self.cfg, self.exp
         data = exp.task.train
         idx = torch.randperm(len(data), generator=exp.rng("maskgan_batches"))[: s.batch_size]
         real = data[idx.to(data.device)]
         present = make_present(len(real), real.shape[1], s.is_present_rate, s.mask_strategy,
                                exp.rng("maskgan_masks"), real.device)
-        return real, self.gen.keep_structure(real, present)
+        present = self.gen.keep_structure(real, present)
+        share = max(int((~present).sum()), 1) / exp.ranks.world
+        return exp.ranks.shard(real), exp.ranks.shard(present), share
 
     # ------------------------------------------------------------------ stage 2: MaskMLE
     def start_infilling(self) -> None:
@@ -207,13 +214,18 @@ class MaskGANTrainer:
         self.gen.set_infilling(self.cfg.is_present_rate == 0)
 
     def mask_mle_step(self, step: int | None = None) -> float:
-        real, present = self.batch()
+        real, present, share = self.batch()
+        ranks = self.exp.ranks
         self.gen.train()
-        logits = self.gen.teacher_forced(real, present)  # [B, T, V]
         masked = ~present
-        loss = F.cross_entropy(logits[masked], real[masked])
+        with ranks.local_random():
+            logits = self.g_model(lambda g: g.teacher_forced(real, present))  # [B, T, V]
+        if ranks.world == 1:
+            loss = F.cross_entropy(logits[masked], real[masked])
+        else:
+            loss = F.cross_entropy(logits[masked], real[masked], reduction="sum") / share
         where = f"mask_mle step {step}"
-        value = finite_loss(loss, where)
+        value = finite_loss(torch.as_tensor(ranks.sum(loss.detach()) / ranks.world), where)
         self.mle_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         _clip(self.seq2seq_params, self.cfg.grad_clip)
@@ -246,28 +258,37 @@ class MaskGANTrainer:
 
     def discriminator_step(self, step: int | None = None) -> tuple[float, float]:
         """One discriminator (+ critic) update on a real batch and its fill; returns (d_loss, critic_loss)."""
-        s, gen, disc = self.cfg, self.gen, self.disc
-        real, present = self.batch()
+        s, gen, disc, ranks = self.cfg, self.gen, self.disc, self.exp.ranks
+        real, present, share = self.batch()
+        count = None if ranks.world == 1 else share
         masked = ~present
-        with torch.no_grad():
-            gen.eval()
-            filled, _ = gen.fill(real, present)
-        disc.train()
-        real_logits, _ = disc(real, present)
-        fake_logits, out = disc(filled, present)
+        with ranks.local_random():
+            with torch.no_grad(), ranks.autocast():
+                gen.eval()
+                filled, _ = gen.fill(real, present)
+            disc.train()
+
+            def score(d: MaskGANDiscriminator) -> tuple[torch.Tensor, ...]:
+                real_logits, _ = d(real, present)
+                fake_logits, out = d(filled, present)
+                values = d.values(out, detach=not s.critic_trains_discriminator) if s.baseline == "critic" else None
+                return real_logits, fake_logits, values
+
+            real_logits, fake_logits, values = self.d_model(score)
         d_loss = (masked_mean(F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits),
-                                                                 reduction="none"), masked)
+                                                                 reduction="none"), masked, count)
                   + masked_mean(F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits),
-                                                                   reduction="none"), masked))
-        total, c_value = d_loss, 0.0
+                                                                   reduction="none"), masked, count))
+        total, c_loss = d_loss, torch.zeros(())
         if s.baseline == "critic":
             _, returns = self.rewards_and_returns(fake_logits, masked)
-            values = disc.values(out, detach=not s.critic_trains_discriminator)
-            c_loss = masked_mean((values - returns) ** 2, masked)
-            c_value = finite_loss(c_loss, f"actor_critic step {step} (critic)")
+            c_loss = masked_mean((values - returns) ** 2, masked, count)
             total = d_loss + c_loss
+        d_value, c_value = ranks.sums(d_loss.detach() / ranks.world, c_loss.detach() / ranks.world)
+        if s.baseline == "critic":
+            c_value = finite_loss(torch.as_tensor(c_value), f"actor_critic step {step} (critic)")
         where = f"actor_critic step {step} (discriminator)"
-        value = finite_loss(d_loss, where)
+        value = finite_loss(torch.as_tensor(d_value), where)
         self.d_optimizer.zero_grad(set_to_none=True)
         self.c_optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -281,11 +302,13 @@ class MaskGANTrainer:
     def generator_step(self, step: int | None = None) -> tuple[float, float]:
         """One actor-critic update of the in-filler; returns (g_loss, mean reward at masked positions)."""
         s, gen, disc, exp = self.cfg, self.gen, self.disc, self.exp
-        real, present = self.batch()
+        ranks = exp.ranks
+        real, present, share = self.batch()
         masked = ~present
         gen.train()
-        filled, log_probs = gen.fill(real, present)
-        with torch.no_grad():
+        with ranks.local_random():
+            filled, log_probs = self.g_model(lambda g: g.fill(real, present))
+        with torch.no_grad(), ranks.autocast():
             disc.eval()
             logits, out = disc(filled, present)
             rewards, returns = self.rewards_and_returns(logits, masked)
@@ -297,18 +320,22 @@ class MaskGANTrainer:
                 baseline = 0.0
         adv = advantages(returns, baseline, masked, s.advantage_clip)
         loss = generator_loss(log_probs, adv, masked)
+        if ranks.world > 1:  # a mean over rows: this rank's share of the global batch's
+            loss = loss * ranks.weight(len(real), min(s.batch_size, len(exp.task.train)))
         where = f"actor_critic step {step} (generator)"
-        value = finite_loss(loss, where)
+        value = finite_loss(torch.as_tensor(ranks.sum(loss.detach()) / ranks.world), where)
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         _clip(self.seq2seq_params, s.grad_clip)
         optimizer_step(self.g_optimizer, where)
+        m = masked.to(returns.dtype)
+        return_sum, reward_sum, count = ranks.sums((returns * m).sum(), (rewards * m).sum(), m.sum())
         if s.baseline == "ema":
-            mean_return = masked_mean(returns, masked).item()
+            mean_return = return_sum / max(count, 1)
             old = exp.state.get("maskgan_ema_baseline")
             exp.state["maskgan_ema_baseline"] = (mean_return if old is None
                                                  else s.baseline_decay * old + (1 - s.baseline_decay) * mean_return)
-        return value, masked_mean(rewards, masked).item()
+        return value, reward_sum / max(count, 1)
 
     def actor_critic(self, start: int) -> None:
         s, exp = self.cfg, self.exp

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ..config import non_negative, one_of, positive
 from ..models.generator import SequenceGenerator
 from ..runs.checkpoint import load_checkpoint, load_module
+from .distributed import Ranks, Wrapped
 from .divergence import finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 
@@ -56,12 +57,23 @@ class MLEConfig:
         one_of(self, "start_from", ("last", "best"))
 
 
-def mle_loss(generator: SequenceGenerator, batch: torch.Tensor) -> torch.Tensor:
-    """Mean per-token cross-entropy of teacher-forced ``batch [B, T]`` (padding after EOS left out)."""
+def mle_loss(generator: SequenceGenerator, batch: torch.Tensor, tokens: float | None = None) -> torch.Tensor:
+    """Mean per-token cross-entropy of teacher-forced ``batch [B, T]`` (padding after EOS left out).
+
+    ``tokens``: divide the summed cross-entropy by this count instead (a rank's share of a global batch).
+    """
     logits = generator(batch)  # [B, T, V]
     ignore = generator.pad_token if generator.variable_length else -100
     # [B, T, V] -> [B*T, V] against [B*T]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.reshape(-1), ignore_index=ignore)
+    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), batch.reshape(-1)
+    if tokens is None:
+        return F.cross_entropy(flat_logits, flat_targets, ignore_index=ignore)
+    return F.cross_entropy(flat_logits, flat_targets, ignore_index=ignore, reduction="sum") / tokens
+
+
+def token_count(generator: SequenceGenerator, batch: torch.Tensor) -> int:
+    """Tokens of ``batch [B, T]`` that count in :func:`mle_loss` (all, or those before padding)."""
+    return int((batch != generator.pad_token).sum()) if generator.variable_length else batch.numel()
 
 
 def train_epoch(
@@ -73,19 +85,34 @@ def train_epoch(
     rng: torch.Generator | None = None,
     desc: str = "mle",
     epoch: int | None = None,
+    ranks: Ranks | None = None,
+    model: Wrapped | None = None,
 ) -> float:
     """One pass over ``data [N, T]`` in a fresh random order drawn from ``rng``; returns the mean batch loss.
 
+    With several ``ranks`` each global batch of ``batch_size`` rows is split between them (``model``: the
+    generator behind DDP, from ``Experiment.wrap``); the update equals the one-process one up to reduction
+    order. A last batch with fewer rows than ranks is left out of that epoch.
     A non-finite batch loss stops training (UserError naming ``epoch``) before it can reach the weights.
     """
     generator.train()
+    world = ranks.world if ranks is not None else 1
     order = torch.randperm(data.shape[0], generator=rng).to(data.device)
     total, batches = 0.0, 0
     bar = tqdm(range(0, data.shape[0], batch_size), desc=desc, leave=False, unit="batch", disable=None)
     for lo in bar:
         batch = data[order[lo : lo + batch_size]]
-        loss = mle_loss(generator, batch)
-        value = finite_loss(loss, f"epoch {epoch}" if epoch is not None else desc)
+        if world == 1:
+            loss = mle_loss(generator, batch) if model is None else model(lambda g, rows=batch: mle_loss(g, rows))
+            value = loss
+        elif len(batch) < world:
+            continue
+        else:  # this rank's rows; the loss is its share of the global per-token mean
+            local = ranks.shard(batch)
+            share = token_count(generator, batch) / world
+            loss = model(lambda g, rows=local, n=share: mle_loss(g, rows, tokens=n))
+            value = ranks.sum(loss.detach()) / world
+        value = finite_loss(torch.as_tensor(value), f"epoch {epoch}" if epoch is not None else desc)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip > 0:
@@ -104,6 +131,7 @@ class MLEPretraining:
         self.cfg: MLEConfig = exp.cfg.mle
         self.optimizer = torch.optim.Adam(exp.generator.parameters(), lr=self.cfg.lr)
         exp.optimizers["generator_mle"] = self.optimizer
+        self._model: Wrapped | None = None
 
     def phase(self) -> tuple[str, PhaseFn]:
         return PHASE, self.run
@@ -125,9 +153,12 @@ class MLEPretraining:
             return
         if start_epoch == 0:
             self._evaluate(0, {})
+        if self._model is None or self._model.module is not exp.generator:
+            self._model = exp.wrap(exp.generator)
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
             loss = train_epoch(exp.generator, self.optimizer, exp.task.train, cfg.batch_size, cfg.grad_clip,
-                               rng=exp.rng("data"), desc=f"mle epoch {epoch}", epoch=epoch)
+                               rng=exp.rng("data"), desc=f"mle epoch {epoch}", epoch=epoch, ranks=exp.ranks,
+                               model=self._model)
             last = epoch == cfg.epochs
             if epoch % cfg.eval_every == 0 or last:
                 self._evaluate(epoch, {"train_loss": loss})

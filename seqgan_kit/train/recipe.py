@@ -23,7 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, apply_overrides, coerce, field_types, from_dict, non_negative, read_recipe, to_dict
+from ..config import (
+    ConfigError,
+    apply_overrides,
+    coerce,
+    field_types,
+    from_dict,
+    non_negative,
+    one_of,
+    positive,
+    read_recipe,
+    to_dict,
+)
 from ..data.cards import DataConfig, with_card
 from ..models.registry import DEFAULT_KIND, get_kind
 from ..tasks.evaluation import EvalConfig
@@ -33,6 +44,7 @@ from .mle import MLEConfig
 from .registry import algorithms, get_algorithm
 
 TASKS = ("synthetic", "text")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -41,9 +53,19 @@ class RuntimeConfig:
 
     threads: int = 0
     """CPU threads for PyTorch (0: PyTorch's default). 1 is fastest on a busy or 2-core machine."""
+    precision: str = "fp32"
+    """``fp32``, or ``bf16``: bfloat16 autocast for the training computations of the generator and the
+    discriminator and for the rollout (evaluation, NLL metrics and optimizer state stay float32)."""
+    compile: bool = False
+    """``torch.compile`` each model's ``forward`` (a GPU-ready option; on CPU it needs a C++ compiler)."""
+    dist_timeout_s: float = 1800.0
+    """Several ranks (torchrun): how long a rank waits for the others at a collective before it gives up with
+    one line. Rank 0 evaluates alone while the others wait, so keep it above the longest evaluation."""
 
     def validate(self) -> None:
         non_negative(self, "threads")
+        one_of(self, "precision", PRECISIONS)
+        positive(self, "dist_timeout_s")
 
 
 @dataclass

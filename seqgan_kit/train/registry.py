@@ -40,6 +40,8 @@ class AlgorithmSpec:
     table: str
     pretrain: bool
     uses_generator: bool
+    distributed: bool = True
+    """Whether several torchrun ranks can train it (False: it refuses WORLD_SIZE > 1 up front)."""
 
 
 _ALGORITHMS: dict[str, AlgorithmSpec] = {}
@@ -47,14 +49,15 @@ _builtins_loaded = False
 
 
 def register_algorithm(name: str, config: type | None = None, table: str | None = None, pretrain: bool = True,
-                       uses_generator: bool = True):
+                       uses_generator: bool = True, distributed: bool = True):
     """Class decorator registering a trainer as ``algorithm = name`` (its table ``[table]``, default ``name``).
 
     ``pretrain``: run the shared MLE stage first; ``uses_generator``: the run builds a generator (implied by
-    ``pretrain``)."""
+    ``pretrain``); ``distributed``: several torchrun ranks can train it."""
 
     def wrap(trainer: type) -> type:
-        _ALGORITHMS[name] = AlgorithmSpec(name, trainer, config, table or name, pretrain, uses_generator or pretrain)
+        _ALGORITHMS[name] = AlgorithmSpec(name, trainer, config, table or name, pretrain, uses_generator or pretrain,
+                                          distributed)
         return trainer
 
     return wrap

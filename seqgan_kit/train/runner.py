@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
 import platform
 import sys
 import time
@@ -12,6 +15,7 @@ import torch
 from ..device import resolve_device
 from ..errors import UserError
 from ..runs.rundir import RunDir
+from .distributed import Ranks
 from .experiment import Experiment, check_memory
 from .init import apply_init
 from .mle import MLEPretraining
@@ -27,11 +31,55 @@ def build_phases(exp: Experiment) -> list[tuple[str, PhaseFn]]:
     return phases + spec.trainer(exp).phases()
 
 
-def run_info(cfg: ExperimentConfig, device: torch.device, argv: list[str] | None) -> dict:
-    """What ``run.json`` records: seed, device, versions, command line."""
+def global_batch_sizes(cfg: ExperimentConfig) -> dict[str, int]:
+    """Every training batch size of the config (dotted key -> size): the ``*batch_size`` integers of every
+    table but ``[eval]`` (evaluation batches only chunk rank 0's sampling)."""
+    out = {}
+    for table in dataclasses.fields(cfg):
+        value = getattr(cfg, table.name)
+        if table.name == "eval" or not dataclasses.is_dataclass(value):
+            continue
+        name = get_algorithm(cfg.algorithm).table if table.name == "algo" else table.name
+        for f in dataclasses.fields(value):
+            size = getattr(value, f.name)
+            if f.name.endswith("batch_size") and isinstance(size, int) and not isinstance(size, bool):
+                out[f"{name}.{f.name}"] = size
+    return out
+
+
+def check_world(cfg: ExperimentConfig, world: int) -> None:
+    """UserError, before any work, when the run cannot be split over ``world`` ranks."""
+    if world == 1:
+        return
+    spec = get_algorithm(cfg.algorithm)
+    if not spec.distributed:
+        raise UserError(f"algorithm {cfg.algorithm!r} runs in one process: launch it without torchrun / --nproc")
+    for key, size in global_batch_sizes(cfg).items():
+        if size < world:
+            raise UserError(f"{key} = {size} is a global batch and cannot be split over {world} ranks: use at "
+                            f"least {world} or fewer ranks")
+
+
+def check_before_launch(recipe: str | None, overrides: list[str], resume: str | None, world: int) -> None:
+    """What ``--nproc`` checks before it starts any rank: the recipe (or run directory) and the split."""
+    if resume and recipe:
+        raise UserError("give either a RECIPE or --resume RUN_DIR, not both")
+    if resume:
+        cfg = config_from_run(RunDir(resume).read_config(), overrides)
+    elif recipe:
+        cfg = load_recipe(recipe, overrides)
+    else:
+        raise UserError("train needs a RECIPE (a TOML file) or --resume RUN_DIR")
+    check_memory(cfg)
+    check_world(cfg, world)
+
+
+def run_info(cfg: ExperimentConfig, device: torch.device, argv: list[str] | None, world: int = 1) -> dict:
+    """What ``run.json`` records: seed, device, ranks, versions, command line."""
     return {
         "seed": cfg.seed,
         "device": str(device),
+        "world_size": world,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "argv": argv if argv is not None else sys.argv,
         "python": platform.python_version(),
@@ -51,7 +99,9 @@ def train(
 ) -> Path:
     """Train from a recipe into a new run directory, or resume the run directory ``resume``.
 
-    ``threads`` (the ``--threads`` flag) overrides ``runtime.threads``.
+    ``threads`` (the ``--threads`` flag) overrides ``runtime.threads``. Under torchrun (``WORLD_SIZE`` > 1) every
+    rank calls this; rank 0 alone checks, creates, locks and writes the run directory (see
+    :mod:`seqgan_kit.train.distributed` for what the ranks share).
     """
     if resume and recipe:
         raise UserError("give either a RECIPE or --resume RUN_DIR, not both")
@@ -66,18 +116,66 @@ def train(
         if run_dir is None:
             run_dir = str(Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         run = RunDir(run_dir)
-        if run.path.is_dir() and not run.is_empty():
-            raise UserError(f"run directory {run.path} already exists and is not empty (use --resume to continue it)")
     if threads is not None:
         if threads < 0:
             raise UserError(f"--threads must be >= 0 (0 = PyTorch's default), got {threads}")
         cfg.runtime.threads = threads
     check_memory(cfg)
+    from .distributed import world_size_from_env
+    check_world(cfg, world_size_from_env())
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
-    device = resolve_device(cfg.device)
-    created = False if resume else run.make()
-    stale = run.lock()  # a folder we made but lost to a racing fresh run is theirs now: never removed here
+    ranks, device = Ranks.from_env(resolve_device(cfg.device), cfg.runtime.dist_timeout_s)
+    run = RunDir(ranks.broadcast(str(run.path)))  # a default name holds the time: rank 0's is the run's
+    try:
+        with _quiet_unless(ranks.is_main):
+            if ranks.is_main:
+                _train_main(cfg, run, device, ranks, overrides, resume, argv)
+            else:
+                _train_other(cfg, run, device, ranks, overrides, resume, argv)
+    finally:
+        ranks.close()
+    if ranks.is_main:
+        print(f"done: {run.path}", flush=True)
+    return run.path
+
+
+@contextlib.contextmanager
+def _quiet_unless(main: bool):
+    """Ranks other than 0 print nothing (no bars, no summaries); their errors still reach stderr."""
+    if main:
+        yield
+        return
+    err = sys.stderr
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+        try:
+            yield
+        except UserError as exc:
+            print(f"seqgan-kit: error: {exc}", file=err, flush=True)
+            raise
+
+
+def _train_other(cfg: ExperimentConfig, run: RunDir, device: torch.device, ranks: Ranks, overrides: list[str],
+                 resume: str | None, argv: list[str] | None) -> None:
+    """A rank other than 0: wait for rank 0 to set up the run directory (or share its error), then train."""
+    error = ranks.broadcast(None)
+    if error is not None:
+        raise UserError(error)
+    _run(cfg, run, device, overrides, resume, argv, ranks)
+
+
+def _train_main(cfg: ExperimentConfig, run: RunDir, device: torch.device, ranks: Ranks, overrides: list[str],
+                resume: str | None, argv: list[str] | None) -> None:
+    """Rank 0 (the only rank of a one-process run): check, create and lock the run directory, then train."""
+    try:
+        if not resume and run.path.is_dir() and not run.is_empty():
+            raise UserError(f"run directory {run.path} already exists and is not empty (use --resume to continue "
+                            f"it)")
+        created = False if resume else run.make()
+        stale = run.lock()  # a folder we made but lost to a racing fresh run is theirs now: never removed here
+    except UserError as exc:
+        ranks.broadcast(str(exc))
+        raise
     try:
         if stale is not None:
             print(f"stale lock of process {stale} (no longer running) in {run.path}: taken over", flush=True)
@@ -86,7 +184,7 @@ def train(
         if not resume and not run.is_empty():  # another fresh run wrote here between our checks and our lock
             raise UserError(f"run directory {run.path} already exists and is not empty (use --resume to "
                             f"continue it)")
-        _run(cfg, run, device, overrides, resume, argv)
+        _run(cfg, run, device, overrides, resume, argv, ranks)
     except UserError as exc:
         if created and not run.checkpoint.exists():
             run.remove()
@@ -100,28 +198,35 @@ def train(
         raise
     finally:
         run.unlock()
-    print(f"done: {run.path}", flush=True)
-    return run.path
 
 
 def _run(cfg: ExperimentConfig, run: RunDir, device: torch.device, overrides: list[str], resume: str | None,
-         argv: list[str] | None) -> None:
-    """Write the run's files and run its phases (the caller holds the run directory's lock)."""
+         argv: list[str] | None, ranks: Ranks) -> None:
+    """Write the run's files (rank 0, which holds the run directory's lock) and run its phases (every rank)."""
+    if ranks.is_main:
+        _write_run_files(cfg, run, device, overrides, resume, argv, ranks.world)
+        ranks.broadcast(None)  # the others may start: the run directory exists and holds its config
+    exp = Experiment(cfg, run, device, build_generator=get_algorithm(cfg.algorithm).uses_generator, ranks=ranks)
+    phases = build_phases(exp)
+    has_checkpoint = ranks.broadcast(run.checkpoint.exists())
+    if resume and not has_checkpoint and ranks.is_main:
+        print(f"{run.path} has no checkpoint yet: starting it from the beginning", flush=True)
+        run.truncate_metrics(0)
+    if not (resume and has_checkpoint):
+        with ranks.main_first():  # [init] may copy a tokenizer into the run directory
+            apply_init(exp)
+    if ranks.is_main:
+        print(f"run directory: {run.path}  (device {device}, seed {cfg.seed}, threads {torch.get_num_threads()}"
+              f"{f', {ranks.world} ranks' if ranks.world > 1 else ''})", flush=True)
+    exp.run(phases, resume=bool(resume) and has_checkpoint)
+
+
+def _write_run_files(cfg: ExperimentConfig, run: RunDir, device: torch.device, overrides: list[str],
+                     resume: str | None, argv: list[str] | None, world: int) -> None:
     if not resume:
-        run.create(cfg.to_dict(), run_info(cfg, device, argv))
+        run.create(cfg.to_dict(), run_info(cfg, device, argv, world))
     elif overrides:
         run.write_config(cfg.to_dict())  # the resumed run uses the overrides from now on
         info = run.read_info()
         info.setdefault("resumes", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "overrides": overrides})
         run.write_info(info)
-    exp = Experiment(cfg, run, device, build_generator=get_algorithm(cfg.algorithm).uses_generator)
-    phases = build_phases(exp)
-    has_checkpoint = run.checkpoint.exists()
-    if resume and not has_checkpoint:
-        print(f"{run.path} has no checkpoint yet: starting it from the beginning", flush=True)
-        run.truncate_metrics(0)
-    if not (resume and has_checkpoint):
-        apply_init(exp)
-    print(f"run directory: {run.path}  (device {device}, seed {cfg.seed}, threads {torch.get_num_threads()})",
-          flush=True)
-    exp.run(phases, resume=bool(resume) and has_checkpoint)

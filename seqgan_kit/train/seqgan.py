@@ -23,6 +23,7 @@ from ..config import in_range, non_negative, positive
 from ..models.discriminator import CNNDiscriminator, CNNDiscriminatorConfig
 from ..rl.policy_gradient import policy_gradient_loss
 from ..rl.rollout import RolloutPolicy, rollout_rewards
+from .distributed import Ranks, Wrapped
 from .divergence import finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 
@@ -75,31 +76,45 @@ def train_discriminator(
     epochs: int,
     batch_size: int,
     where: str = "a discriminator round",
+    ranks: Ranks | None = None,
+    model: Wrapped | None = None,
 ) -> tuple[float, float]:
     """``epochs`` passes over real ``[P, T]`` (label 1) and generated ``[Q, T]`` (label 0) sequences.
 
-    Returns the mean loss and accuracy of the last epoch (training batches, dropout on). A non-finite batch loss
-    stops training (UserError naming ``where``) before the optimizer step.
+    With several ``ranks`` (``model``: the discriminator behind DDP) each global batch is split between them and
+    dropout draws from each rank's own stream; every rank holds the same ``positives``/``negatives`` and draws
+    the same order. Returns the mean loss and accuracy of the last epoch (training batches, dropout on). A
+    non-finite batch loss stops training (UserError naming ``where``) before the optimizer step.
     """
+    ranks = ranks or Ranks(device=positives.device)
+    model = model or ranks.wrap(disc)
     disc.train()
     data = torch.cat([positives, negatives])  # [P+Q, T]
     labels = torch.cat([torch.ones(len(positives)), torch.zeros(len(negatives))]).long().to(data.device)
-    loss_sum = correct = 0.0
+    loss_sum = correct = seen = 0.0
     for _ in range(epochs):
         order = torch.randperm(len(data)).to(data.device)
-        loss_sum, correct = 0.0, 0.0
+        loss_sum, correct, seen = 0.0, 0.0, 0
         for lo in range(0, len(data), batch_size):
             idx = order[lo : lo + batch_size]
-            x, y = data[idx], labels[idx]
-            logits = disc(x)  # [b, 2]
+            if len(idx) < ranks.world:  # a last batch too small to split is left out (several ranks only)
+                continue
+            x, y = ranks.shard(data[idx]), ranks.shard(labels[idx])
+            with ranks.local_random():
+                logits = model(lambda d, rows=x: d(rows))  # [b, 2]
             loss = disc.loss_from_logits(logits, y)
-            value = finite_loss(loss, f"{where} (discriminator)")
+            hits = (logits.argmax(-1) == y).sum()
+            if ranks.world > 1:  # this rank's share of the global batch mean
+                loss = loss * ranks.weight(len(x), len(idx))
+            value, hits = ranks.sums(loss.detach() / ranks.world, hits)
+            finite_loss(torch.as_tensor(value), f"{where} (discriminator)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer_step(optimizer, f"{where} (discriminator)")
             loss_sum += value * len(idx)
-            correct += (logits.argmax(-1) == y).sum().item()
-    return loss_sum / len(data), correct / len(data)
+            correct += hits
+            seen += len(idx)
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 
 @register_algorithm("seqgan", config=SeqGANConfig)
@@ -114,6 +129,8 @@ class SeqGANTrainer:
         self.d_optimizer = torch.optim.Adam(self.disc.parameters(), lr=exp.cfg.discriminator.lr)
         self.g_optimizer = torch.optim.Adam(gen.parameters(), lr=self.cfg.g_lr)
         exp.optimizers.update(discriminator=self.d_optimizer, generator_adv=self.g_optimizer)
+        self.d_model = exp.wrap(self.disc)
+        self.g_model = exp.wrap(gen)
         self.rollout_policy = RolloutPolicy(gen, self.cfg.rollout_ema)
         if self.rollout_policy.ema is not None:
             exp.modules["rollout_policy"] = self.rollout_policy.ema  # checkpointed with the other modules
@@ -136,7 +153,7 @@ class SeqGANTrainer:
         if s.n_negative < len(positives):  # balanced classes: as many fresh random positives as negatives
             positives = positives[torch.randperm(len(positives))[: s.n_negative].to(positives.device)]
         return train_discriminator(self.disc, self.d_optimizer, positives, negatives, epochs,
-                                   exp.cfg.discriminator.batch_size, where=where)
+                                   exp.cfg.discriminator.batch_size, where=where, ranks=exp.ranks, model=self.d_model)
 
     def pretrain_discriminator(self, start_round: int) -> None:
         s, exp = self.cfg, self.exp
@@ -155,24 +172,38 @@ class SeqGANTrainer:
     def generator_step(self, iteration: int | None = None) -> tuple[float, float]:
         """One policy-gradient update on a fresh batch; returns (loss, mean reward).
 
-        A non-finite loss stops training (UserError naming ``iteration``) before the optimizer step.
+        With several ranks every rank draws the same batch from the shared stream and rolls out only its own
+        shard of it (its own random stream); the summed loss and DDP's gradient average give the
+        one-process update. A non-finite loss stops training (UserError naming ``iteration``) before the
+        optimizer step.
         """
-        s, gen = self.cfg, self.exp.generator
+        s, gen, ranks = self.cfg, self.exp.generator, self.exp.ranks
         gen.eval()
-        samples = gen.sample(s.g_batch_size)  # [B, T]
-        rewards = rollout_rewards(self.rollout_policy.module, self.disc.prob_real, samples, s.rollout_num,
-                                  max_batch=s.rollout_max_batch)
+        samples = ranks.shard(gen.sample(s.g_batch_size))  # [B_r, T]: this rank's rows of the global batch
+        with ranks.local_random(), ranks.autocast():
+            rewards = rollout_rewards(self.rollout_policy.module, self.disc.prob_real, samples, s.rollout_num,
+                                      max_batch=s.rollout_max_batch).float()
         gen.train()
-        mask = gen.token_mask(samples)  # [B, T]: padding after EOS counts neither in the loss nor the mean reward
-        loss = policy_gradient_loss(gen.log_probs(samples), rewards, mask=mask, baseline=s.baseline)
+        mask = gen.token_mask(samples)  # [B_r, T]: padding after EOS counts neither in the loss nor the mean reward
+        reward_sum, count = (rewards * mask).sum(), mask.sum()
+        baseline = s.baseline
+        if baseline and ranks.world > 1:  # the per-position mean over the global batch, subtracted here
+            weight = mask.to(rewards.dtype)
+            sums = ranks.sum_tensor(torch.stack([(rewards * weight).sum(0), weight.sum(0)]))  # [2, T]
+            rewards, baseline = rewards - sums[0] / sums[1].clamp(min=1), False
+        loss = self.g_model(lambda g: policy_gradient_loss(g.log_probs(samples), rewards, mask=mask,
+                                                           baseline=baseline))
         where = f"iteration {iteration}" if iteration is not None else "a generator step"
-        value = finite_loss(loss, where)
+        value, reward_sum, count = ranks.sums(loss.detach(), reward_sum, count)
+        finite_loss(torch.as_tensor(value), where)
+        if ranks.world > 1:
+            loss = loss * ranks.world  # a summed loss: DDP's average over the ranks gives back the global sum
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if s.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(gen.parameters(), s.grad_clip)
         optimizer_step(self.g_optimizer, where)
-        return value, (rewards * mask).sum().item() / mask.sum().clamp(min=1).item()
+        return value, reward_sum / max(count, 1)
 
     def adversarial(self, start_iteration: int) -> None:
         s, exp = self.cfg, self.exp

@@ -27,6 +27,7 @@ import torch
 
 from ..config import ConfigError, non_negative, one_of, positive
 from ..data.corpus import encode_examples, load_lines, split_sentences
+from ..data.tokenization import PAD
 from ..encoders.skipthought import CONDITIONING, MODEL_FILE, SkipThought
 from ..errors import UserError
 from ..runs.checkpoint import module_tensors, save_checkpoint
@@ -102,6 +103,7 @@ class SkipThoughtTrainer:
         exp.modules["encoder"] = self.model
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         exp.optimizers["encoder"] = self.optimizer
+        self.wrapped = exp.wrap(self.model)
         self.train_units, self.train_triples = self._encode(0)
         self.test_units, self.test_triples = self._encode(1)
         if cfg.max_triples:
@@ -145,10 +147,20 @@ class SkipThoughtTrainer:
         return units[triples[:, 0]], units[triples[:, 1]], units[triples[:, 2]]
 
     def step(self, triples: torch.Tensor, epoch: int) -> float:
-        """One Adam step on a batch of index triples ``[B, 3]``; returns the batch loss."""
+        """One Adam step on a global batch of index triples ``[B, 3]`` (each rank trains on its share); returns
+        the batch loss."""
         self.model.train()
-        loss = self.model(*self.batch(self.train_units, triples))
-        value = finite_loss(loss, f"epoch {epoch}")
+        ranks = self.exp.ranks
+        if ranks.world == 1:
+            loss = self.wrapped(lambda m: m(*self.batch(self.train_units, triples)))
+            value = finite_loss(loss, f"epoch {epoch}")
+        else:
+            prev, cur, nxt = self.batch(self.train_units, triples)
+            share = int((prev != PAD).sum() + (nxt != PAD).sum()) / ranks.world
+            local = [ranks.shard(rows) for rows in (prev, cur, nxt)]
+            with ranks.local_random():
+                loss = self.wrapped(lambda m: m(*local, tokens=share))
+            value = finite_loss(torch.as_tensor(ranks.sum(loss.detach()) / ranks.world), f"epoch {epoch}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip > 0:
@@ -170,6 +182,8 @@ class SkipThoughtTrainer:
 
     def save_model(self) -> None:
         exp = self.exp
+        if not exp.ranks.is_main:
+            return
         meta = {"skipthought": self.model.config(), **exp.vocab_meta(), "corpus": exp.cfg.data.name,
                 "neighbours": exp.cfg.data.neighbours}
         save_checkpoint(exp.run_dir.path / MODEL_FILE, module_tensors("encoder", self.model), meta)
@@ -181,6 +195,8 @@ class SkipThoughtTrainer:
             order = torch.randperm(len(self.train_triples), generator=rng).to(self.train_triples.device)
             total, batches = 0.0, 0
             for lo in range(0, len(order), cfg.batch_size):
+                if len(order[lo:lo + cfg.batch_size]) < exp.ranks.world:  # too few rows to split (several ranks)
+                    continue
                 total += self.step(self.train_triples[order[lo:lo + cfg.batch_size]], epoch)
                 batches += 1
             exp.log(PHASE, "epoch", epoch, cfg.epochs,

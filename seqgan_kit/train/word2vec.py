@@ -64,7 +64,7 @@ def training_tokens(exp: Experiment) -> list[list[str]]:
     return [t for t in (tokenizer.tokenize(line) for line in train) if t]
 
 
-@register_algorithm("word2vec", config=Word2VecConfig, pretrain=False, uses_generator=False)
+@register_algorithm("word2vec", config=Word2VecConfig, pretrain=False, uses_generator=False, distributed=False)
 class Word2VecTrainer:
     """Trains word2vec in one phase (see the module docstring)."""
 
