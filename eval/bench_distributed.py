@@ -9,7 +9,7 @@ the benchmark trains the same short run twice, interleaved:
 - ``1x2``: one process, 2 torch threads (``seqgan_kit.train.runner.train``, no process group);
 - ``2x1``: two ranks (gloo) of 1 thread each, started by ``torch.multiprocessing.spawn``. Inside them every
   DDP module gets a communication hook that counts the gradient bytes it all-reduces, and every collective
-  of :class:`seqgan_kit.train.distributed.Ranks` (loss sums, broadcasts of metrics) is counted too.
+  of :class:`seqgan_kit.distributed.Ranks` (loss sums, broadcasts of metrics) is counted too.
 
 Per-step time is the median difference of ``elapsed_s`` between consecutive records of the case's main phase
 (every record is one step: ``eval_every = 1``). FLOPs per step are counted on one process by
@@ -73,7 +73,7 @@ def _rank(rank: int, world: int, port: int, case: str, run_dir: str, out: str) -
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from seqgan_kit.train import distributed
+    from seqgan_kit import distributed
     from seqgan_kit.train.runner import train
 
     counts = {"grad_bytes": 0, "grad_allreduces": 0, "other_collectives": 0}

@@ -79,7 +79,7 @@ def test_two_ranks_train_mle_like_one_process_and_only_rank_0_writes(mle_runs):
     a, b = records(one), records(two)
     assert len(a) == len(b) == 4  # rank 1 wrote no record of its own
     for ra, rb in zip(a, b, strict=True):
-        for key in ("train_loss", "nll_oracle", "nll_test"):
+        for key in ("train_loss", "nll_test"):  # nll_oracle: other samples (each rank's own), see below
             if key in ra:
                 assert rb[key] == pytest.approx(ra[key], abs=1e-4)
     assert proc.stdout.count("[pretrain_g] epoch 3/3") == 1  # one summary line per epoch, from rank 0
@@ -102,6 +102,66 @@ def test_two_nodes_on_localhost_train_like_one_process(mle_runs, tmp_path):
     assert [p.returncode for p in launches] == [0, 0], outputs
     assert max_diff(weights(one), weights(run)) < 1e-5
     assert json.loads((run / "run.json").read_text())["world_size"] == 2
+
+
+def _evaluate_rank(rank, world, port, corpus, workdir, out):
+    """Evaluate one synthetic and one text task on ``world`` ranks, each with the stream seeded by its rank."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from seqgan_kit.distributed import Ranks
+
+    ranks, _ = Ranks.from_env(torch.device("cpu"), 120)
+    synthetic, text, generators = _tasks(corpus, workdir)
+    results = [task.evaluate(gen, torch.Generator().manual_seed(rank), ranks)
+               for task, gen in zip((synthetic, text), generators, strict=True)]
+    if rank == 0:
+        Path(out).write_text(json.dumps(results))
+    ranks.close()
+
+
+def _tasks(corpus, workdir):
+    from seqgan_kit.data.cards import DataConfig
+    from seqgan_kit.models.lstm_generator import LSTMGenerator
+    from seqgan_kit.tasks.evaluation import EvalConfig
+    from seqgan_kit.tasks.synthetic import OracleConfig, SyntheticTask
+    from seqgan_kit.tasks.text import TextTask
+
+    evals = EvalConfig(n_samples=101, batch_size=32, bleu_samples=37, bleu_references=50)
+    synthetic = SyntheticTask(OracleConfig(vocab_size=30, emb_dim=8, hidden_dim=8, seq_len=7, n_train=16, n_test=53),
+                              evals, data_seed=0, device=torch.device("cpu"))
+    text = TextTask(DataConfig(name="toy", dir=str(corpus), tokenizer="whitespace", max_len=12, bleu_orders=[2, 3]),
+                    evals, Path(workdir), torch.device("cpu"), seed=0)
+    torch.manual_seed(0)
+    generators = (LSTMGenerator(vocab_size=30, emb_dim=8, hidden_dim=8, max_len=7),
+                  LSTMGenerator(vocab_size=text.vocab_size, emb_dim=8, hidden_dim=8, max_len=text.seq_len,
+                                **text.special_tokens()))
+    return synthetic, text, generators
+
+
+def test_evaluation_split_over_two_ranks_equals_one_process_on_the_same_samples(tmp_path, one_thread):
+    """Each rank samples its share with its own stream; the gathered metrics equal one process scoring exactly
+    those samples (rank 0's 51 + rank 1's 50 for NLL_oracle, 19 + 18 for BLEU) and the whole test set."""
+    from seqgan_kit.metrics.bleu import self_bleu
+    from seqgan_kit.metrics.nll import sequence_nll
+
+    corpus = _toy_corpus(tmp_path / "corpus")
+    out = tmp_path / "out.json"
+    mp.spawn(_evaluate_rank, args=(2, free_port(), str(corpus), str(tmp_path / "work"), str(out)), nprocs=2)
+    got_synthetic, got_text = json.loads(out.read_text())
+    synthetic, text, (gen, text_gen) = _tasks(corpus, tmp_path / "work")
+    samples = torch.cat([gen.sample(n, generator=torch.Generator().manual_seed(r), batch_size=32)
+                         for r, n in ((0, 51), (1, 50))])
+    assert got_synthetic["nll_oracle"] == pytest.approx(sequence_nll(synthetic.oracle, samples), rel=1e-9)
+    assert got_synthetic["nll_test"] == pytest.approx(sequence_nll(gen, synthetic.test), rel=1e-9)
+    seqs = torch.cat([text_gen.sample(n, generator=torch.Generator().manual_seed(r), batch_size=32)
+                      for r, n in ((0, 19), (1, 18))])
+    hyps = text.eval_tokens(text.data.decode(seqs))
+    assert got_text["nll_test"] == pytest.approx(sequence_nll(text_gen, text.test), rel=1e-9)
+    assert got_text["bleu3"] == pytest.approx(float(text.references().score(hyps, (2, 3), False)[3]), rel=1e-9)
+    assert got_text["self_bleu2"] == pytest.approx(float(self_bleu(hyps, orders=[2, 3])[2]), rel=1e-9)
+    one = text.evaluate(text_gen, torch.Generator().manual_seed(0))  # one process: 37 samples from one stream
+    assert one["bleu2"] != got_text["bleu2"]
 
 
 def _final_reward(policy, reward_fn, seqs, num_rollouts, max_batch=None):

@@ -22,6 +22,14 @@ def sequence_nll(model: SequenceGenerator, seqs: torch.Tensor, batch_size: int =
     """
     if seqs.numel() == 0:
         raise ValueError("no sequences to score")
+    total, count = sequence_nll_sum(model, seqs, batch_size)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def sequence_nll_sum(model: SequenceGenerator, seqs: torch.Tensor, batch_size: int = 256) -> tuple[float, int]:
+    """``(summed NLL in nats, tokens counted)`` of ``seqs [N, T]`` (N may be 0): the parts of
+    :func:`sequence_nll`, which several ranks add up before dividing."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -30,7 +38,7 @@ def sequence_nll(model: SequenceGenerator, seqs: torch.Tensor, batch_size: int =
         total += -model.log_probs(chunk).double().sum().item()  # padding positions hold 0
         count += int(model.token_mask(chunk).sum())
     model.train(was_training)
-    return total / max(count, 1)
+    return total, count
 
 
 @torch.no_grad()
@@ -42,11 +50,25 @@ def nll_oracle(
     rng: torch.Generator | None = None,
 ) -> float:
     """Sample ``n_samples`` sequences from ``generator`` (temperature 1) and return the oracle's mean NLL."""
+    total, count = nll_oracle_sum(generator, oracle, n_samples, batch_size, rng)
+    return total / max(count, 1)
+
+
+def nll_oracle_sum(
+    generator: SequenceGenerator,
+    oracle: SequenceGenerator,
+    n_samples: int,
+    batch_size: int = 256,
+    rng: torch.Generator | None = None,
+) -> tuple[float, int]:
+    """The parts ``(summed NLL, tokens)`` of :func:`nll_oracle` for ``n_samples`` (>= 0) fresh samples."""
+    if n_samples == 0:
+        return 0.0, 0
     was_training = generator.training
     generator.eval()
     samples = generator.sample(n_samples, generator=rng, batch_size=batch_size)
     generator.train(was_training)
-    return sequence_nll(oracle, samples, batch_size)
+    return sequence_nll_sum(oracle, samples, batch_size)
 
 
 def nll_test(generator: SequenceGenerator, test_seqs: torch.Tensor, batch_size: int = 256) -> float:

@@ -9,8 +9,9 @@ import torch
 
 from ..config import ConfigError, positive
 from ..data.tokens import read_token_file
+from ..distributed import Ranks
 from ..errors import UserError
-from ..metrics.nll import nll_oracle, nll_test
+from ..metrics.nll import nll_oracle_sum, sequence_nll_sum
 from ..models.generator import SequenceGenerator
 from ..models.oracle import build_oracle
 from .evaluation import EvalConfig
@@ -86,13 +87,19 @@ class SyntheticTask:
         """What identifies the task's data (stored in checkpoints; a resume with another oracle is refused)."""
         return dict(self._fingerprint)
 
-    def evaluate(self, generator: SequenceGenerator, rng: torch.Generator | None = None) -> dict[str, float]:
-        """NLL_oracle of fresh generator samples (drawn with ``rng``) and NLL_test on the held-out samples."""
-        return {
-            "nll_oracle": nll_oracle(generator, self.oracle, self.eval_cfg.n_samples, self.eval_cfg.batch_size,
-                                     rng),
-            "nll_test": nll_test(generator, self.test, self.eval_cfg.batch_size),
-        }
+    def evaluate(self, generator: SequenceGenerator, rng: torch.Generator | None = None,
+                 ranks: Ranks | None = None) -> dict[str, float]:
+        """NLL_oracle of fresh generator samples (drawn with ``rng``) and NLL_test on the held-out samples.
+
+        With several ``ranks`` each samples its share of ``eval.n_samples`` (with its own ``rng``) and scores its
+        share of the test set; the sums are added over the ranks before dividing.
+        """
+        ranks = ranks or Ranks()
+        e = self.eval_cfg
+        oracle = nll_oracle_sum(generator, self.oracle, ranks.count(e.n_samples), e.batch_size, rng)
+        test = sequence_nll_sum(generator, ranks.shard(self.test), e.batch_size)
+        o_sum, o_count, t_sum, t_count = ranks.sums(*oracle, *test)
+        return {"nll_oracle": o_sum / max(o_count, 1), "nll_test": t_sum / max(t_count, 1)}
 
 
 def _sha256(*tensors: torch.Tensor) -> str:

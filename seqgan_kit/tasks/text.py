@@ -17,8 +17,9 @@ import torch
 from ..data.cards import DataConfig
 from ..data.corpus import prepare_text_data
 from ..data.tokenization import BOS, EOS, PAD, eval_tokenizer
+from ..distributed import Ranks
 from ..metrics.bleu import BleuReferences, self_bleu
-from ..metrics.nll import nll_test
+from ..metrics.nll import sequence_nll_sum
 from ..models.generator import SequenceGenerator
 from .evaluation import EvalConfig
 
@@ -75,22 +76,34 @@ class TextTask:
 
     # ------------------------------------------------------------------ metrics
     @torch.no_grad()
-    def evaluate(self, generator: SequenceGenerator, rng: torch.Generator | None = None) -> dict[str, float]:
+    def evaluate(self, generator: SequenceGenerator, rng: torch.Generator | None = None,
+                 ranks: Ranks | None = None) -> dict[str, float]:
         """``nll_test`` and, when ``eval.bleu_samples > 0``, BLEU-n / Self-BLEU-n / mean length of samples
-        drawn with ``rng``."""
+        drawn with ``rng``.
+
+        With several ``ranks`` each scores its share of the test set and samples its share of
+        ``eval.bleu_samples`` (with its own ``rng``); rank 0 gathers the samples and scores BLEU and Self-BLEU,
+        so only rank 0's result has them.
+        """
+        ranks = ranks or Ranks()
         e = self.eval_cfg
-        result = {"nll_test": nll_test(generator, self.test, e.batch_size)}
+        t_sum, t_count = ranks.sums(*sequence_nll_sum(generator, ranks.shard(self.test), e.batch_size))
+        result = {"nll_test": t_sum / max(t_count, 1)}
         if e.bleu_samples:
             was_training = generator.training
             generator.eval()
-            seqs = generator.sample(e.bleu_samples, generator=rng, batch_size=e.batch_size)  # [S, T]
+            seqs = generator.sample(ranks.count(e.bleu_samples), generator=rng, batch_size=e.batch_size)  # [S_r, T]
             generator.train(was_training)
-            hyps = self.eval_tokens(self.data.decode(seqs))
+            lengths = (generator.token_mask(seqs) & (seqs != self.eos_token)).sum(dim=1)  # [S_r]
+            parts = ranks.gather((self.eval_tokens(self.data.decode(seqs)), lengths.tolist()))
+            if not ranks.is_main:
+                return result
+            hyps = [h for part, _ in parts for h in part]
+            lengths = torch.tensor([n for _, part in parts for n in part], dtype=torch.float64)  # [S]
             bleu = self.references().score(hyps, tuple(self.orders), False)
             selfb = self_bleu(hyps, orders=self.orders)
             for n in self.orders:
                 result[f"bleu{n}"] = float(bleu[n])
                 result[f"self_bleu{n}"] = float(selfb[n])
-            lengths = (generator.token_mask(seqs) & (seqs != self.eos_token)).sum(dim=1)  # [S]
-            result["mean_len"] = float(lengths.float().mean())
+            result["mean_len"] = float(lengths.mean())
         return result

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..distributed import Ranks, Wrapped
 from ..errors import UserError
 from ..models import registry as models
 from ..runs.checkpoint import (
@@ -39,7 +40,6 @@ from ..runs.checkpoint import (
 )
 from ..runs.rundir import RunDir
 from ..tasks.synthetic import SyntheticTask
-from .distributed import Ranks, Wrapped
 from .divergence import diverged
 from .init import reuse_vocabulary
 from .recipe import ExperimentConfig
@@ -174,28 +174,27 @@ class Experiment:
         return self.rngs[name]
 
     def eval_rng(self, phase: str, unit: int) -> torch.Generator:
-        """A fresh stream on the run's device for the evaluation at ``(phase, unit)``."""
-        return torch.Generator(device=self.device).manual_seed(derived_seed(self.cfg.seed, f"eval:{phase}:{unit}"))
+        """A fresh stream on the run's device for the evaluation at ``(phase, unit)`` (one per rank)."""
+        rank = f":rank{self.ranks.rank}" if self.ranks.world > 1 else ""
+        return torch.Generator(device=self.device).manual_seed(
+            derived_seed(self.cfg.seed, f"eval:{phase}:{unit}{rank}"))
 
     # ------------------------------------------------------------------ logging
     def evaluate(self, phase: str, unit: int) -> dict[str, float]:
         """The task's metrics of the generator, sampled from the evaluation stream of ``(phase, unit)``.
 
-        Rank 0 evaluates (exactly the single-process metrics) and every rank receives the result. A generator
-        whose weights went non-finite cannot be sampled: that is reported as a diverged run (on every rank).
+        With several ranks the samples and the test set are split between them (each rank its own stream) and
+        every rank receives rank 0's result: metrics equal the one-process ones in distribution. A generator
+        whose weights went non-finite cannot be sampled: that is reported as a diverged run (on every rank,
+        since every rank holds the same weights).
         """
-        result: dict[str, float] | str = {}
-        if self.ranks.is_main:
-            try:
-                result = self.task.evaluate(self.generator, self.eval_rng(phase, unit))
-            except ValueError as exc:
-                if "non-finite" not in str(exc):
-                    raise
-                result = diverged(f"{phase} step {unit}", "probabilities")
-        result = self.ranks.broadcast(result)
-        if isinstance(result, str):
-            raise UserError(result)
-        return result
+        try:
+            result = self.task.evaluate(self.generator, self.eval_rng(phase, unit), self.ranks)
+        except ValueError as exc:
+            if "non-finite" not in str(exc):
+                raise
+            raise UserError(diverged(f"{phase} step {unit}", "probabilities")) from None
+        return self.ranks.broadcast(result)
 
     def log(self, phase: str, unit: str, value: int, total: int, metrics: dict[str, Any]) -> None:
         """Write one metrics record, print a one-line summary, redraw the curves (rank 0 only)."""

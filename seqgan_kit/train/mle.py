@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..config import non_negative, one_of, positive
+from ..distributed import Ranks, Wrapped
 from ..models.generator import SequenceGenerator
 from ..runs.checkpoint import load_checkpoint, load_module
-from .distributed import Ranks, Wrapped
 from .divergence import finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 

@@ -60,7 +60,7 @@ class RuntimeConfig:
     """``torch.compile`` each model's ``forward`` (a GPU-ready option; on CPU it needs a C++ compiler)."""
     dist_timeout_s: float = 1800.0
     """Several ranks (torchrun): how long a rank waits for the others at a collective before it gives up with
-    one line. Rank 0 evaluates alone while the others wait, so keep it above the longest evaluation."""
+    one line. Rank 0 scores BLEU alone while the others wait, so keep it above the longest evaluation."""
 
     def validate(self) -> None:
         non_negative(self, "threads")

@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 from ..device import resolve_device
+from ..distributed import Ranks, world_size_from_env
 from ..errors import UserError
 from ..runs.rundir import RunDir
-from .distributed import Ranks
 from .experiment import Experiment, check_memory
 from .init import apply_init
 from .mle import MLEPretraining
@@ -101,7 +101,7 @@ def train(
 
     ``threads`` (the ``--threads`` flag) overrides ``runtime.threads``. Under torchrun (``WORLD_SIZE`` > 1) every
     rank calls this; rank 0 alone checks, creates, locks and writes the run directory (see
-    :mod:`seqgan_kit.train.distributed` for what the ranks share).
+    :mod:`seqgan_kit.distributed` for what the ranks share).
     """
     if resume and recipe:
         raise UserError("give either a RECIPE or --resume RUN_DIR, not both")
@@ -121,7 +121,6 @@ def train(
             raise UserError(f"--threads must be >= 0 (0 = PyTorch's default), got {threads}")
         cfg.runtime.threads = threads
     check_memory(cfg)
-    from .distributed import world_size_from_env
     check_world(cfg, world_size_from_env())
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)

@@ -20,10 +20,10 @@ import torch
 from tqdm import tqdm
 
 from ..config import in_range, non_negative, positive
+from ..distributed import Ranks, Wrapped
 from ..models.discriminator import CNNDiscriminator, CNNDiscriminatorConfig
 from ..rl.policy_gradient import policy_gradient_loss
 from ..rl.rollout import RolloutPolicy, rollout_rewards
-from .distributed import Ranks, Wrapped
 from .divergence import finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 

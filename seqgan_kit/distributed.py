@@ -17,6 +17,8 @@ With ``W`` ranks (``WORLD_SIZE`` set by ``torchrun``) the semantics are:
   same shared draws (batch order, generated negatives). Work that must differ between ranks (the rollouts
   of a rank's shard, dropout on its shard) runs inside :meth:`Ranks.local_random`, a per-rank stream that the
   checkpoint stores for every rank.
+- **Evaluation** is split: each rank samples and scores its share (its own stream); sums are added over the
+  ranks (``Ranks.sums``) and rank 0 gathers what it must score whole (BLEU).
 - **Files.** Only rank 0 writes the run directory (config, metrics, curves, checkpoints); the other ranks
   read it after a barrier (:meth:`Ranks.main_first`).
 - **Faults.** A collective that fails because another rank died becomes one line (``UserError``); torchrun
@@ -35,7 +37,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..errors import UserError
+from .errors import UserError
 
 T = TypeVar("T")
 
@@ -130,6 +132,10 @@ class Ranks:
         if self.world == 1:
             return rows
         return torch.tensor_split(rows, self.world)[self.rank]
+
+    def count(self, n: int) -> int:
+        """How many of ``n`` items are this rank's (the sizes :meth:`shard` gives)."""
+        return n // self.world + (1 if self.rank < n % self.world else 0)
 
     def weight(self, local: float, total: float) -> float:
         """The factor that turns a mean over this rank's ``local`` items into its share of the mean over the
