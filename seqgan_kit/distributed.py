@@ -106,6 +106,10 @@ class Ranks:
             return cls(), device
         rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
         if device.type == "cuda":
+            if local_rank >= torch.cuda.device_count():
+                raise UserError(f"rank {rank} is local rank {local_rank} but this machine has "
+                                f"{torch.cuda.device_count()} CUDA device(s): start at most that many ranks per "
+                                f"machine (--nproc-per-node)")
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():

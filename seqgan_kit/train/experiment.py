@@ -95,6 +95,13 @@ def check_memory(cfg: ExperimentConfig) -> None:
     check_parameter_memory(parts, "lower oracle.vocab_size or the emb_dim/hidden_dim of [generator] and [oracle]")
 
 
+def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+    """The toolkit's Adam: PyTorch's fused kernel, which updates every parameter in one pass. The same update as
+    the default per-tensor loop up to rounding, and a step several times faster on CPU
+    (``eval/results/mle_speed.md``)."""
+    return torch.optim.Adam(list(params), lr=lr, betas=betas, fused=True)
+
+
 def _build_task(cfg: ExperimentConfig, run: RunDir, device: torch.device):
     if cfg.task == "text":
         from ..tasks.text import TOKENIZER_DIR, TextTask
@@ -158,6 +165,12 @@ class Experiment:
         if unused_parameters is None:
             unused_parameters = getattr(module, "unused_parameters", False)
         return self.ranks.wrap(module, find_unused_parameters=unused_parameters)
+
+    def adam(self, name: str, params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+        """:func:`adam` over ``params``, registered (and so checkpointed) as ``name``."""
+        optimizer = adam(params, lr, betas)
+        self.optimizers[name] = optimizer
+        return optimizer
 
     def build_discriminator(self) -> nn.Module:
         """The ``[discriminator]`` model for this run's vocabulary and length (PAD masked for variable-length

@@ -100,9 +100,8 @@ class GumbelTrainer:
         if not hasattr(self.disc, "gan_logits"):
             raise UserError(f"discriminator.kind {exp.cfg.discriminator.kind!r} gives no GAN logit: algorithm "
                             f"'gumbel' needs 'cnn' or 'relgan'")
-        self.g_optimizer = torch.optim.Adam(exp.generator.parameters(), lr=self.cfg.g_lr, betas=(0.9, 0.999))
-        self.d_optimizer = torch.optim.Adam(self.disc.parameters(), lr=self.cfg.d_lr, betas=(0.9, 0.999))
-        exp.optimizers.update(generator_adv=self.g_optimizer, discriminator=self.d_optimizer)
+        self.g_optimizer = exp.adam("generator_adv", exp.generator.parameters(), self.cfg.g_lr)
+        self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), self.cfg.d_lr)
         self.g_model = exp.wrap(exp.generator)
         self.d_model = exp.wrap(self.disc)
 

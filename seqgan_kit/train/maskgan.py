@@ -162,12 +162,10 @@ class MaskGANTrainer:
                                                           start_token=self.gen.start_token)
         s = self.cfg
         self.seq2seq_params = [p for n, p in self.gen.named_parameters() if not n.startswith("lm.")]
-        self.mle_optimizer = torch.optim.Adam(self.seq2seq_params, lr=s.mask_mle_lr)
-        self.g_optimizer = torch.optim.Adam(self.seq2seq_params, lr=s.gen_lr)
-        self.d_optimizer = torch.optim.Adam(self.disc.trunk_parameters(), lr=s.dis_lr)
-        self.c_optimizer = torch.optim.Adam(self.disc.critic.parameters(), lr=s.critic_lr)
-        exp.optimizers.update(maskgan_mle=self.mle_optimizer, generator_adv=self.g_optimizer,
-                              discriminator=self.d_optimizer, critic=self.c_optimizer)
+        self.mle_optimizer = exp.adam("maskgan_mle", self.seq2seq_params, s.mask_mle_lr)
+        self.g_optimizer = exp.adam("generator_adv", self.seq2seq_params, s.gen_lr)
+        self.d_optimizer = exp.adam("discriminator", self.disc.trunk_parameters(), s.dis_lr)
+        self.c_optimizer = exp.adam("critic", self.disc.critic.parameters(), s.critic_lr)
         self.g_model = exp.wrap(self.gen)
         self.d_model = exp.wrap(self.disc, unused_parameters=s.baseline != "critic")  # the critic head sits out
 

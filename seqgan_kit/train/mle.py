@@ -129,8 +129,7 @@ class MLEPretraining:
     def __init__(self, exp: Experiment) -> None:
         self.exp = exp
         self.cfg: MLEConfig = exp.cfg.mle
-        self.optimizer = torch.optim.Adam(exp.generator.parameters(), lr=self.cfg.lr)
-        exp.optimizers["generator_mle"] = self.optimizer
+        self.optimizer = exp.adam("generator_mle", exp.generator.parameters(), self.cfg.lr)
         self._model: Wrapped | None = None
 
     def phase(self) -> tuple[str, PhaseFn]:

@@ -8,6 +8,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -151,6 +152,9 @@ def _quiet_unless(main: bool):
             yield
         except UserError as exc:
             print(f"seqgan-kit: error: {exc}", file=err, flush=True)
+            raise
+        except Exception:  # a bug: its traceback must not vanish with the rank's silenced output
+            traceback.print_exc(file=err)
             raise
 
 

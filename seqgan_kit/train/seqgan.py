@@ -126,9 +126,8 @@ class SeqGANTrainer:
         self.cfg: SeqGANConfig = exp.cfg.algo
         gen = exp.generator
         self.disc = exp.build_discriminator()
-        self.d_optimizer = torch.optim.Adam(self.disc.parameters(), lr=exp.cfg.discriminator.lr)
-        self.g_optimizer = torch.optim.Adam(gen.parameters(), lr=self.cfg.g_lr)
-        exp.optimizers.update(discriminator=self.d_optimizer, generator_adv=self.g_optimizer)
+        self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), exp.cfg.discriminator.lr)
+        self.g_optimizer = exp.adam("generator_adv", gen.parameters(), self.cfg.g_lr)
         self.d_model = exp.wrap(self.disc)
         self.g_model = exp.wrap(gen)
         self.rollout_policy = RolloutPolicy(gen, self.cfg.rollout_ema)

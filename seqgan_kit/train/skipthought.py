@@ -101,8 +101,7 @@ class SkipThoughtTrainer:
             model = SkipThought(exp.task.vocab_size, cfg.emb_dim, cfg.dim, cfg.bidirectional, cfg.conditioning)
         self.model = model.to(exp.device)
         exp.modules["encoder"] = self.model
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-        exp.optimizers["encoder"] = self.optimizer
+        self.optimizer = exp.adam("encoder", self.model.parameters(), cfg.lr)
         self.wrapped = exp.wrap(self.model)
         self.train_units, self.train_triples = self._encode(0)
         self.test_units, self.test_triples = self._encode(1)
