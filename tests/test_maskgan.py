@@ -318,11 +318,38 @@ def test_fill_cli_fills_the_blanks_of_a_synthetic_run(maskgan_run, capsys):
     assert all(0 <= t < 40 for r in rows for t in r)
     assert main(["fill", str(run), "5 ___ ___ 7 ___ 9", "-n", "5", "--seed", "3"]) == 0
     assert [list(map(int, line.split())) for line in capsys.readouterr().out.splitlines()] == rows  # seeded
+    assert main(["fill", str(run), "5 ___{2} 7 ___ 9", "-n", "5", "--seed", "3"]) == 0  # the same two slots
+    assert [list(map(int, line.split())) for line in capsys.readouterr().out.splitlines()] == rows
+
+
+def test_plain_blank_sizings_and_the_language_model_choice():
+    from seqgan_kit.cli.fill import fill_best, parse_template, sizings
+
+    template = parse_template("a ___ b ___{2} c ___")
+    assert template.pieces == ["a ", None, " b ", 2, " c ", None, ""]
+    assert sizings(template, 5) == [(1, 2, 1), (1, 2, 2), (2, 2, 1)]
+    assert sizings(template, 3) == []
+    gen = MaskGANGenerator(vocab_size=30, max_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8,
+                           hidden_dim=8)
+    gen.set_infilling(True)
+    rows = torch.tensor([[5, 0, 2, 0, 0, 0], [5, 0, 0, 2, 0, 0], [5, 0, 0, 0, 2, 0]])  # one blank of 1, 2 or 3
+    present = rows != 0
+    got = fill_best(gen, rows, present, 4, 1.0, torch.Generator().manual_seed(7))
+    with torch.no_grad():  # the same fills, then for each sample the sizing the LM likes best, one at a time
+        filled, _ = gen.fill(rows.repeat_interleave(4, 0), present.repeat_interleave(4, 0),
+                             generator=torch.Generator().manual_seed(7))
+        for i in range(4):
+            candidates = [filled[s * 4 + i] for s in range(3)]
+            scores = [(gen.lm.log_probs(c[None]).sum() / gen.lm.token_mask(c[None]).sum()).item()
+                      for c in candidates]
+            assert torch.equal(got[i], candidates[max(range(3), key=scores.__getitem__)])
 
 
 @pytest.mark.parametrize("text,message", [
     ("5 6 7 8 9 10", "no blank"),
     ("5 ___ 7", "exactly 6 tokens"),
+    ("5 ___{3} 7 ___ 9", "exactly 6 tokens"),
+    ("5 ___{0} 7 8 9 10", "at least 1 token"),
     ("5 ___ x 7 ___ 9", "token ids and blanks"),
     ("5 ___ 70 7 ___ 9", "outside the vocabulary"),
 ])
@@ -358,11 +385,33 @@ def test_fill_cli_on_a_text_run(tmp_path, capsys):
             "maskgan.batch_size=8"]
     assert main(["train", recipe, "--run-dir", str(run), *sets(text)]) == 0
     capsys.readouterr()
-    assert main(["fill", str(run), "a man ___ on the ___ bench", "-n", "4"]) == 0
+    assert main(["fill", str(run), "a man ___{1} on the ___{2} bench", "-n", "4"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 4
     for line in out:
         toks = line.split()
-        assert len(toks) == 7 and toks[:2] == ["a", "man"] and toks[3:5] == ["on", "the"] and toks[6] == "bench"
+        assert len(toks) == 8 and toks[:2] == ["a", "man"] and toks[3:5] == ["on", "the"] and toks[7] == "bench"
+    # plain blanks are one or more tokens: every sizing within the model's 10 tokens is a candidate
+    assert main(["fill", str(run), "a man ___ on the ___ bench", "-n", "6"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 6
+    for line in out:
+        toks = line.split()
+        assert 7 <= len(toks) <= 10 and toks[:2] == ["a", "man"] and toks[-1] == "bench" and "on" in toks
     assert main(["fill", str(run), "a ___ " * 6]) == 2
     assert "longer than the model's 10" in capsys.readouterr().err
+    # a file of templates: all checked first (a bad line is named), then -n fills each, in order
+    templates = tmp_path / "templates.txt"
+    templates.write_text("a man ___{1} on the bench\n\nthe ___{1} dog\n")
+    assert main(["fill", str(run), "--file", str(templates), "-n", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and all(line.startswith("a man") for line in out[:2])
+    assert all(line.startswith("the") and line.endswith("dog") for line in out[2:])
+    templates.write_text("a man ___ on the bench\nno blank here\n")
+    assert main(["fill", str(run), "--file", str(templates)]) == 2
+    assert "template 2: no blank" in capsys.readouterr().err
+    # a word the training text never had is read as <unk>, and the command says so
+    assert main(["fill", str(run), "a zebra ___{1} on the bench"]) == 0
+    captured = capsys.readouterr()
+    assert "1 token(s) outside the vocabulary read as <unk>: 'zebra'" in captured.err
+    assert len(captured.out.splitlines()) == 1
