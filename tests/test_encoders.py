@@ -295,11 +295,16 @@ def test_more_bad_inputs_in_process(w2v_run, poems, tmp_path, capsys):
     other.mkdir()
     (other / "config.toml").write_text('task = "text"\n[data]\nname = "obama_speech"\ntokenizer = "sentencepiece"\n')
     blank = tmp_path / "blank.txt"
-    blank.write_text(train_file.read_text(encoding="utf-8").splitlines()[0] + "\n\n", encoding="utf-8")
+    blank.write_text("\n \n\n", encoding="utf-8")
+    gap = tmp_path / "gap.txt"  # an empty sample among sentences is left out, and the command says so
+    gap.write_text("\n".join(train_file.read_text(encoding="utf-8").splitlines()[:3] + [""]) + "\n", encoding="utf-8")
+    assert main(["eval", "novelty", "--encoder", str(w2v_run), "--hyp", str(gap), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "left out 1 empty line(s) of 4" in captured.err and json.loads(captured.out)["n"] == 3
     for args, message in [
         (["eval", "fed", "--encoder", str(w2v_run), "--hyp", str(few), "--ref", str(train_file), "--hyp-run",
           str(other)], "corpus 'obama_speech'"),
-        (["eval", "novelty", "--encoder", str(w2v_run), "--hyp", str(blank)], ":2: empty line"),
+        (["eval", "novelty", "--encoder", str(w2v_run), "--hyp", str(blank)], "no sentence (only empty lines)"),
         (["eval", "fed", "--encoder", str(tmp_path), "--hyp", str(few), "--ref", str(few)], "not a run directory"),
     ]:
         assert main(args) == 2

@@ -24,14 +24,20 @@ from ..errors import UserError
 
 
 def read_texts(path: str, max_lines: int | None = None) -> list[str]:
-    """Non-blank lines of a strict UTF-8 file; a blank line is an error naming it."""
+    """The non-blank lines of a strict UTF-8 file. Blank lines (e.g. samples that ended at once) have no
+    embedding: they are left out with a note saying how many; a file of blank lines only is an error."""
+    import sys
+
     from ..files import read_lines
 
     lines = read_lines(path, max_lines)
-    for i, line in enumerate(lines):
-        if not line.strip():
-            raise UserError(f"{path}:{i + 1}: empty line (expected one sentence per line)")
-    return [line.strip() for line in lines]
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise UserError(f"{path}: no sentence (only empty lines)")
+    if len(texts) < len(lines):
+        print(f"seqgan-kit: note: {path}: left out {len(lines) - len(texts)} empty line(s) of {len(lines)} "
+              f"(an empty sentence has no embedding)", file=sys.stderr)
+    return texts
 
 
 def _encoder(args: argparse.Namespace) -> Any:
