@@ -162,13 +162,18 @@ def test_each_needed_token_is_sampled_exactly_once(monkeypatch):
     gen = make_generator(7, 6)
     seqs = gen.sample(4)
     rows = []
-    original = LSTMGenerator.logits
 
-    def counting_logits(self, state):
-        rows.append(state[0].shape[0])
-        return original(self, state)
+    def counting(name):  # the logits of a draw come from ``logits`` or (inverse_cdf) ``logits_and_bias``
+        original = getattr(LSTMGenerator, name)
 
-    monkeypatch.setattr(LSTMGenerator, "logits", counting_logits)
+        def wrapped(self, state):
+            rows.append(state[0].shape[0])
+            return original(self, state)
+
+        monkeypatch.setattr(LSTMGenerator, name, wrapped)
+
+    counting("logits")
+    counting("logits_and_bias")
     rollout_completions(gen, seqs, 3, max_batch=10)
     n, b, t = 3, 4, 6
     assert sum(rows) == n * b * t * (t - 1) // 2  # sum over prefix lengths of the T - t sampled tokens
@@ -192,6 +197,21 @@ def test_chunking_does_not_change_seeded_samples():
 
     rollout_rewards(gen, recording, seqs, 3, max_batch=13)
     assert max(scored) <= 13 and sum(scored) == 5 * 3 * 5 + 5
+
+
+def test_thread_count_does_not_change_seeded_samples():
+    """The CPU sampler splits a block's rows over threads; each row still gets its own uniform in row order."""
+    gen = make_generator(9, 6)
+    seqs = gen.sample(40)
+    before = torch.get_num_threads()
+    try:
+        out = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out.append(rollout_rewards(gen, encode(9), seqs, 4, rng=torch.Generator().manual_seed(3)))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(out[0], out[1])
 
 
 def test_seeded_runs_repeat_and_differ_across_seeds():

@@ -160,7 +160,16 @@ class SequenceGenerator(nn.Module):
         or EOS without a draw at the last position of a variable-length model."""
         if self.variable_length and position == self.max_len - 1:
             return torch.full((self.state_batch(state),), self.eos_token, dtype=torch.long, device=self.device)
+        if method == "inverse_cdf" and temperature != 0:  # the sampler adds the bias inside its one pass
+            logits, bias = self.logits_and_bias(state)
+            return sample_categorical(logits, temperature, generator, method, bias=bias)
         return sample_categorical(self.logits(state), temperature, generator, method)
+
+    def logits_and_bias(self, state: State) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`logits` as ``(x [B, V], bias [V] or None)`` with ``x + bias == logits(state)`` (up to
+        rounding): a kind whose logits end in a bias add returns it separately, so that the ``inverse_cdf``
+        sampler adds it inside its pass instead of a pass of its own. Default: ``(logits(state), None)``."""
+        return self.logits(state), None
 
     @torch.no_grad()
     def generate(

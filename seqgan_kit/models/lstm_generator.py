@@ -112,6 +112,12 @@ class LSTMGenerator(SequenceGenerator):
         """Next-token logits ``[B, V]`` at ``state``."""
         return self._project(state[0])
 
+    def logits_and_bias(self, state: LSTMState) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(h @ W.T [B, V], bias [V])``, the projection without its bias add (see
+        :meth:`SequenceGenerator.logits_and_bias`); the bias includes the banned-token ``-inf``s."""
+        bias = self.proj.bias if not self.variable_length else self.proj.bias + self.logit_bias
+        return torch.mm(state[0], self.proj.weight.t()), bias
+
     def step(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         """Feed ``tokens [B]`` and return the next-token logits ``[B, V]`` and the new state."""
         state = self.advance(tokens, state)

@@ -20,10 +20,10 @@ so ``completions.view(L, N, B, T)[t - 1, n, b]`` is rollout ``n`` of sequence ``
    prefix length ``t <= s`` are active: by the ordering above they are exactly the rows ``[0, s*N*B)``, a
    prefix of the buffer that grows by one block of ``N*B`` rows per step. The new block (``t = s``) takes its
    state from the teacher-forced pass, replicated N times; the older blocks carry the state after their own
-   sampled token. All active rows get one logits + sample; they are advanced by their token only when
-   ``s < T-1``. So each continuation of prefix length ``t`` samples exactly ``T - t`` tokens and takes
-   ``T - t - 1`` LSTM steps -- the same tokens the reference samples, with no prefix recomputation and no
-   wasted rows.
+   sampled token. All active rows get one logits + sample (in row blocks, see Memory); then, when
+   ``s < T-1``, all of them are advanced by their token in one LSTM step. So each continuation of prefix
+   length ``t`` samples exactly ``T - t`` tokens and takes ``T - t - 1`` LSTM steps -- the same tokens the
+   reference samples, with no prefix recomputation and no wasted rows.
 3. ``reward_fn`` scores the ``R`` completions in chunks of ``max_batch`` rows; the flat scores ``[R]`` are
    viewed as ``[L, N, B]`` (the row order above), averaged over N and transposed to ``[B, L]``. The last
    column is ``reward_fn(seqs)``, computed once.
@@ -34,16 +34,21 @@ sampled and advanced, and a completion of an ended prefix is the sequence itself
 reward without scoring it again. (The rewards of positions after EOS are masked out of the policy gradient.)
 
 Memory: the per-row recurrent state (``2 * R * H`` floats) and the completions (``R * T`` ids) are kept for
-all rows (5 MB at paper sizes). The large tensors -- logits ``[rows, V]`` and the discriminator's
-intermediates -- exist for at most ``max_batch`` rows at once: each step is processed in row blocks of
-``max_batch`` rows on an accelerator and ``min(max_batch, LOGITS_PER_BLOCK / V)`` rows on CPU. Small CPU
-blocks keep the sampler's ``[rows, V]`` temporaries (logits, probabilities, CDF) in cache: on the 2-core CPU
-of ``eval/results/rollout.md`` blocks of 100-200 rows at V = 5000 sampled ~2x faster per row than blocks of
-400+ rows.
+all rows (5 MB at paper sizes), and one LSTM step over all active rows needs ``4 * R * H`` more for its gates.
+The large tensors -- logits ``[rows, V]`` and the discriminator's intermediates -- exist for at most
+``max_batch`` rows at once: each step is sampled in row blocks of ``max_batch`` rows on an accelerator and
+``min(max_batch, LOGITS_PER_BLOCK / V)`` rows on CPU, where a block's logits stay in cache between the
+projection that writes them and the sampler's one pass that reads them.
 
-Randomness: draws are taken in row order, step by step. With the CPU generator and the default samplers each
-row's draw comes from the same serial stream regardless of block size, so the result does not depend on
-``max_batch`` for a fixed ``rng`` seed (tests check this); on CUDA it may.
+Cost (CPU, the default ``inverse_cdf`` sampler): per sampled token, the projection ``h @ W.T`` (without its
+bias) and one pass of a numba kernel over the ``V`` logits that adds the bias, exponentiates and locates the
+token (:mod:`seqgan_kit.models.sampling`); the LSTM steps are batched per step. ``eval/results/rollout.md``
+has the measured breakdown and the floor.
+
+Randomness: draws are taken in row order, step by step, one float32 uniform per row for the inverse-CDF
+samplers. With the CPU generator each row's draw comes from the same serial stream regardless of block size
+and thread count, so the result does not depend on ``max_batch`` for a fixed ``rng`` seed (tests check this);
+on CUDA it may.
 
 The rollout policy (:class:`RolloutPolicy`)
 -------------------------------------------
@@ -67,9 +72,11 @@ from ..models.sampling import DEFAULT_SAMPLER
 RewardFn = Callable[[torch.Tensor], torch.Tensor]
 """``seqs [M, T]`` int64 -> rewards ``[M]`` float (e.g. ``Discriminator.prob_real``)."""
 
-LOGITS_PER_BLOCK = 1 << 19
-"""Logits (rows x vocabulary) per sampling block: 2 MB of float32, ~104 rows at V = 5000 (a CPU cache knob;
-it changes no result, see the module docstring)."""
+LOGITS_PER_BLOCK = 1 << 21
+"""Logits (rows x vocabulary) per sampling block: 8 MB of float32, ~419 rows at V = 5000 (a CPU cache knob;
+it changes no result, see the module docstring). On the 2-core CPU of ``eval/results/rollout.md``, with the
+one-pass sampler, blocks of 256-1024 rows took 8-20% less time than blocks of 104 (the previous setting,
+chosen for the softmax sampler's several passes); larger blocks also mean fewer hand-offs between threads."""
 
 
 def _check_args(seqs: torch.Tensor, num_rollouts: int, temperature: float) -> None:
@@ -143,16 +150,16 @@ def rollout_completions(
         c[active - nb:active] = c_pre[:, s].repeat(n, 1)
         if done is not None:
             done[active - nb:active] = ended[:, s - 1].repeat(n)  # the prefix seqs[:, :s] has ended
-        for lo in range(0, active, block):
+        if done is not None:
+            for lo in range(0, active, block):
+                _step_live_rows(generator, comp, h, c, done, lo, min(active, lo + block), s, temperature, rng,
+                                method)
+            continue
+        for lo in range(0, active, block):  # draws in row order, one block of logits at a time
             hi = min(active, lo + block)
-            if done is not None:
-                _step_live_rows(generator, comp, h, c, done, lo, hi, s, temperature, rng, method)
-                continue
-            state = (h[lo:hi], c[lo:hi])  # each [rows, H]
-            tokens = generator.draw(state, s, temperature, rng, method)  # [rows]
-            comp[lo:hi, s] = tokens
-            if s + 1 < t_len:  # the state after the last token is never needed
-                h[lo:hi], c[lo:hi] = generator.advance(tokens, state)
+            comp[lo:hi, s] = generator.draw((h[lo:hi], c[lo:hi]), s, temperature, rng, method)  # [rows]
+        if s + 1 < t_len:  # one LSTM step for all active rows; the state after the last token is never needed
+            h[:active], c[:active] = generator.advance(comp[:active, s], (h[:active], c[:active]))
     return comp.view(lengths, n, b, t_len)  # [R, T] -> [L, N, B, T]
 
 
