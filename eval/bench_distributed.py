@@ -13,7 +13,7 @@ the benchmark trains the same short run twice, interleaved:
 
 Per-step time is the median difference of ``elapsed_s`` between consecutive records of the case's main phase
 (every record is one step: ``eval_every = 1``). FLOPs per step are counted on one process by
-``torch.utils.flop_counter.FlopCounterMode`` over the same steps (forward + backward matmuls, convolutions
+the formulas of ``torch.utils.flop_counter`` over the same steps (forward + backward matmuls, convolutions
 and attention; elementwise work is not counted). The 8-GPU projection is an alpha-beta ring all-reduce model
 with no overlap of communication and compute, computed **from the FLOP count** at an assumed sustained GPU
 rate (no GPU in this task), so it is a projection, not a measurement.
@@ -29,11 +29,14 @@ import socket
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -103,6 +106,32 @@ def _rank(rank: int, world: int, port: int, case: str, run_dir: str, out: str) -
         Path(out).write_text(json.dumps(counts))
 
 
+def _latency_rank(rank: int, world: int, port: int, out: str) -> None:
+    """Median wall time of a gloo all-reduce of 8 bytes and of 1.33 MB (an LSTM generator's gradients)."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    result = {}
+    for name, numel in (("8 B", 2), ("1.33 MB", 333_000)):
+        t = torch.ones(numel)
+        times = []
+        for i in range(220):
+            dist.barrier()
+            t0 = time.perf_counter()
+            dist.all_reduce(t)
+            if i >= 20:
+                times.append(time.perf_counter() - t0)
+        result[name] = statistics.median(times)
+    if rank == 0:
+        Path(out).write_text(json.dumps(result))
+    dist.destroy_process_group()
+
+
+def collective_latency(tmp: Path) -> dict[str, float]:
+    out = tmp / "latency.json"
+    mp.spawn(_latency_rank, args=(2, free_port(), str(out)), nprocs=2)
+    return json.loads(out.read_text())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -116,15 +145,31 @@ def run_one_process(case: str, run_dir: Path, threads: int, steps: int | None = 
     train(recipe, overrides, run_dir=str(run_dir), threads=threads)
 
 
+class FlopCount(TorchDispatchMode):
+    """Adds up the FLOPs of every op that ``torch.utils.flop_counter`` has a formula for (matmuls,
+    convolutions, attention), like its ``FlopCounterMode`` but without the per-module tracking (whose hooks fail
+    on MaskGAN's expanded ``<missing>`` parameter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
 def count_flops(case: str, tmp: Path) -> float:
     """FLOPs per step of the main phase, its evaluation included: (run of S steps - run of 0 steps) / S."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     totals = []
     for steps in (0, CASES[case][4]):
-        with FlopCounterMode(display=False) as counter:
+        with FlopCount() as counter:
             run_one_process(case, tmp / f"{case}_flops_{steps}", threads=2, steps=steps)
-        totals.append(counter.get_total_flops())
+        totals.append(counter.total)
     return (totals[1] - totals[0]) / CASES[case][4]
 
 
@@ -137,7 +182,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--repeats", type=int, default=2, help="interleaved repeats of each configuration")
-    ap.add_argument("--json", help="also write the results here (one JSON object per line)")
+    ap.add_argument("--latency-only", action="store_true", help="only time gloo all-reduces between 2 ranks")
+    ap.add_argument("--json", help="also append the results here (one JSON object per case)")
     args = ap.parse_args()
     cases = args.cases.split(",")
     import seqgan_kit.runs.rundir as rundir
@@ -148,7 +194,13 @@ def main() -> None:
           f"{torch.__version__}; load average before {load[0]:.2f}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for case in cases:
+        latency = collective_latency(Path(tmp))
+        print("gloo all-reduce between 2 ranks on this machine (median of 200): "
+              + ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in latency.items()), flush=True)
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps({"case": "gloo_allreduce_latency_s", **latency}) + "\n")
+        for case in ([] if args.latency_only else cases):
             one, two, counts = [], [], None
             steps = 0
             for rep in range(args.repeats):
@@ -177,6 +229,9 @@ def main() -> None:
                     row[f"efficiency_8gpu_{link}_{rate / 1e12:g}TF"] = compute / (compute + comm)
             rows.append(row)
             print(json.dumps(row), flush=True)
+            if args.json:  # one line per case as it ends, so a later failure loses nothing
+                with open(args.json, "a") as f:
+                    f.write(json.dumps({**row, "machine": platform.platform(), "cpus": os.cpu_count()}) + "\n")
     load = os.getloadavg()
     print(f"\nload average after {load[0]:.2f}")
     print("| case | s/step 1x2 | s/step 2x1 | 2x1 / 1x2 | grad MB/step | all-reduces/step | other collectives/step "
@@ -194,10 +249,6 @@ def main() -> None:
     for r in rows:
         cells = [f"{r[f'efficiency_8gpu_{link}_{rate / 1e12:g}TF']:.2f}" for link in LINKS for rate in GPU_RATES]
         print(f"| {r['case']} | " + " | ".join(cells) + " |")
-    if args.json:
-        with open(args.json, "w") as f:
-            for r in rows:
-                f.write(json.dumps({**r, "machine": platform.platform(), "cpus": os.cpu_count()}) + "\n")
 
 
 if __name__ == "__main__":
