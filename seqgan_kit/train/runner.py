@@ -8,7 +8,6 @@ import os
 import platform
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import torch
@@ -61,16 +60,25 @@ def check_world(cfg: ExperimentConfig, world: int) -> None:
                             f"least {world} or fewer ranks")
 
 
-def check_before_launch(recipe: str | None, overrides: list[str], resume: str | None, world: int) -> None:
-    """What ``--nproc`` checks before it starts any rank: the recipe (or run directory) and the split."""
+def resolve_config(recipe: str | None, overrides: list[str], resume: str | None,
+                   run_dir: str | None = None) -> tuple[ExperimentConfig, RunDir]:
+    """The validated config and the run directory of ``train``'s arguments (nothing is written)."""
     if resume and recipe:
         raise UserError("give either a RECIPE or --resume RUN_DIR, not both")
     if resume:
-        cfg = config_from_run(RunDir(resume).read_config(), overrides)
-    elif recipe:
-        cfg = load_recipe(recipe, overrides)
-    else:
+        run = RunDir(resume)
+        return config_from_run(run.read_config(), overrides), run
+    if not recipe:
         raise UserError("train needs a RECIPE (a TOML file) or --resume RUN_DIR")
+    cfg = load_recipe(recipe, overrides)
+    if run_dir is None:
+        run_dir = str(Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    return cfg, RunDir(run_dir)
+
+
+def check_before_launch(recipe: str | None, overrides: list[str], resume: str | None, world: int) -> None:
+    """What ``--nproc`` checks before it starts any rank: the recipe (or run directory) and the split."""
+    cfg, _ = resolve_config(recipe, overrides, resume)
     check_memory(cfg)
     check_world(cfg, world)
 
@@ -104,19 +112,8 @@ def train(
     rank calls this; rank 0 alone checks, creates, locks and writes the run directory (see
     :mod:`seqgan_kit.distributed` for what the ranks share).
     """
-    if resume and recipe:
-        raise UserError("give either a RECIPE or --resume RUN_DIR, not both")
     # Everything is read and validated before anything is written: a bad override leaves a run untouched.
-    if resume:
-        run = RunDir(resume)
-        cfg = config_from_run(run.read_config(), overrides)
-    else:
-        if not recipe:
-            raise UserError("train needs a RECIPE (a TOML file) or --resume RUN_DIR")
-        cfg = load_recipe(recipe, overrides)
-        if run_dir is None:
-            run_dir = str(Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        run = RunDir(run_dir)
+    cfg, run = resolve_config(recipe, overrides, resume, run_dir)
     if threads is not None:
         if threads < 0:
             raise UserError(f"--threads must be >= 0 (0 = PyTorch's default), got {threads}")
@@ -142,20 +139,13 @@ def train(
 
 @contextlib.contextmanager
 def _quiet_unless(main: bool):
-    """Ranks other than 0 print nothing (no bars, no summaries); their errors still reach stderr."""
+    """Ranks other than 0 print nothing (no bars, no summaries). An error leaves the block with the streams
+    restored, so the command line still prints it (one line, or a bug's traceback)."""
     if main:
         yield
         return
-    err = sys.stderr
     with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
-        try:
-            yield
-        except UserError as exc:
-            print(f"seqgan-kit: error: {exc}", file=err, flush=True)
-            raise
-        except Exception:  # a bug: its traceback must not vanish with the rank's silenced output
-            traceback.print_exc(file=err)
-            raise
+        yield
 
 
 def _train_other(cfg: ExperimentConfig, run: RunDir, device: torch.device, ranks: Ranks, overrides: list[str],
