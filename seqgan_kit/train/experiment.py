@@ -98,8 +98,13 @@ def check_memory(cfg: ExperimentConfig) -> None:
 def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
     """The toolkit's Adam: PyTorch's fused kernel, which updates every parameter in one pass. The same update as
     the default per-tensor loop up to rounding, and a step several times faster on CPU
-    (``eval/results/mle_speed.md``)."""
-    return torch.optim.Adam(list(params), lr=lr, betas=betas, fused=True)
+    (``eval/results/mle_speed.md``). Where the fused kernel is missing (torch < 2.4 on CPU, another device) it is
+    the default Adam."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except RuntimeError:
+        return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
 def _build_task(cfg: ExperimentConfig, run: RunDir, device: torch.device):
