@@ -1,13 +1,20 @@
 """Small-n bias of FED for the COCO word2vec-SIF encoder, same protocol as eval/encoders_checks.py item 3:
 n training sentences (3 seeded draws for n < 5000) against 5,000 other training sentences."""
-import json, random
+import json
+import random
+
 import numpy as np
+
 from seqgan_kit.encoders.loading import load_encoder
 from seqgan_kit.metrics.embedding import fed
+
 enc = load_encoder("/tmp/enc/coco_word2vec", pooling="sif")
 train = enc.training_sentences()
-r = random.Random(1609); order = list(range(len(train))); r.shuffle(order)
-ref = [train[i] for i in order[:5000]]; rest = [train[i] for i in order[5000:]]
+r = random.Random(1609)
+order = list(range(len(train)))
+r.shuffle(order)
+ref = [train[i] for i in order[:5000]]
+rest = [train[i] for i in order[5000:]]
 ref_x = enc.embed(ref)
 out = []
 for n in (500, 1000, 2000, 5000):
