@@ -168,6 +168,11 @@ class Ranks:
         """The sum of a scalar ``value`` over the ranks (``value`` itself with one rank)."""
         return self.sums(value)[0]
 
+    def mean(self, loss: float | torch.Tensor) -> float:
+        """The mean over the ranks of a scalar: each rank's share-weighted loss (see :meth:`weight`) averages to
+        the loss of the global batch. ``float(loss)`` with one rank."""
+        return self.sum(loss.detach() if isinstance(loss, torch.Tensor) else loss) / self.world
+
     def sums(self, *values: float | torch.Tensor) -> list[float]:
         """The sums of several scalars over the ranks, in one all-reduce."""
         if self.world == 1:

@@ -15,9 +15,9 @@ def diverged(where: str, what: str = "loss") -> str:
             f"lower the learning rate")
 
 
-def finite_loss(loss: torch.Tensor, where: str) -> float:
-    """``loss.item()``; UserError when it is NaN or infinite (call before ``backward``)."""
-    value = loss.item()
+def finite_loss(loss: torch.Tensor | float, where: str) -> float:
+    """The loss as a float; UserError when it is NaN or infinite (call before ``backward``)."""
+    value = float(loss)
     if not math.isfinite(value):
         raise UserError(diverged(where))
     return value
@@ -31,3 +31,16 @@ def optimizer_step(optimizer: torch.optim.Optimizer, where: str) -> None:
         if "overflow" not in str(exc):
             raise
         raise UserError(diverged(where, "update (float32 overflow)")) from None
+
+
+def backward_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: str, clip: float = 0.0,
+                  params=None) -> None:
+    """One update from ``loss``: gradients, a global-norm clip at ``clip`` (0: none) over ``params`` (default:
+    the optimizer's parameters), then :func:`optimizer_step`."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        if params is None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    optimizer_step(optimizer, where)

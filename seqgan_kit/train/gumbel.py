@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ..config import ConfigError, non_negative, one_of, positive
 from ..errors import UserError
 from ..models.gumbel import RELGAN_HORIZON, SCHEDULES, inverse_temperature
-from .divergence import finite_loss, optimizer_step
+from .divergence import backward_step, finite_loss
 from .gan_losses import LOSSES, gan_losses
 from .registry import PhaseFn, register_algorithm
 
@@ -140,12 +140,8 @@ class GumbelTrainer:
             with frozen(disc), ranks.autocast():
                 d_loss, g_loss = gan_losses(disc.gan_logits(real), disc.gan_logits(soft), self.cfg.loss)
         g_loss = g_loss * ranks.weight(len(real), len(batch)) if ranks.world > 1 else g_loss
-        value = finite_loss(torch.as_tensor(ranks.sum(g_loss.detach()) / ranks.world), f"{where} (generator)")
-        self.g_optimizer.zero_grad(set_to_none=True)
-        g_loss.backward()
-        if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(gen.parameters(), self.cfg.grad_clip)
-        optimizer_step(self.g_optimizer, f"{where} (generator)")
+        value = finite_loss(ranks.mean(g_loss), f"{where} (generator)")
+        backward_step(self.g_optimizer, g_loss, f"{where} (generator)", self.cfg.grad_clip, gen.parameters())
         return value
 
     def discriminator_step(self, beta: float, step: int | None = None) -> float:
@@ -163,12 +159,8 @@ class GumbelTrainer:
             d_loss = d_loss + l2_reg * disc.l2_penalty()
         if ranks.world > 1:  # its share of the global mean (the same penalty on every rank averages to itself)
             d_loss = d_loss * ranks.weight(len(real), len(batch))
-        value = finite_loss(torch.as_tensor(ranks.sum(d_loss.detach()) / ranks.world), f"{where} (discriminator)")
-        self.d_optimizer.zero_grad(set_to_none=True)
-        d_loss.backward()
-        if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(disc.parameters(), self.cfg.grad_clip)
-        optimizer_step(self.d_optimizer, f"{where} (discriminator)")
+        value = finite_loss(ranks.mean(d_loss), f"{where} (discriminator)")
+        backward_step(self.d_optimizer, d_loss, f"{where} (discriminator)", self.cfg.grad_clip, disc.parameters())
         return value
 
     # ------------------------------------------------------------------ the phase

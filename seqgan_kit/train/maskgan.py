@@ -49,7 +49,7 @@ from ..models.maskgan import (
     MaskGANGeneratorConfig,
 )
 from ..rl.masks import STRATEGIES, make_present, masked_span_length
-from .divergence import finite_loss, optimizer_step
+from .divergence import backward_step, finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
@@ -223,11 +223,8 @@ class MaskGANTrainer:
         else:
             loss = F.cross_entropy(logits[masked], real[masked], reduction="sum") / share
         where = f"mask_mle step {step}"
-        value = finite_loss(torch.as_tensor(ranks.sum(loss.detach()) / ranks.world), where)
-        self.mle_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        _clip(self.seq2seq_params, self.cfg.grad_clip)
-        optimizer_step(self.mle_optimizer, where)
+        value = finite_loss(ranks.mean(loss), where)
+        backward_step(self.mle_optimizer, loss, where, self.cfg.grad_clip, self.seq2seq_params)
         return value
 
     def mask_mle(self, start: int) -> None:
@@ -284,9 +281,9 @@ class MaskGANTrainer:
             total = d_loss + c_loss
         d_value, c_value = ranks.sums(d_loss.detach() / ranks.world, c_loss.detach() / ranks.world)
         if s.baseline == "critic":
-            c_value = finite_loss(torch.as_tensor(c_value), f"actor_critic step {step} (critic)")
+            c_value = finite_loss(c_value, f"actor_critic step {step} (critic)")
         where = f"actor_critic step {step} (discriminator)"
-        value = finite_loss(torch.as_tensor(d_value), where)
+        value = finite_loss(d_value, where)
         self.d_optimizer.zero_grad(set_to_none=True)
         self.c_optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -321,11 +318,8 @@ class MaskGANTrainer:
         if ranks.world > 1:  # a mean over rows: this rank's share of the global batch's
             loss = loss * ranks.weight(len(real), min(s.batch_size, len(exp.task.train)))
         where = f"actor_critic step {step} (generator)"
-        value = finite_loss(torch.as_tensor(ranks.sum(loss.detach()) / ranks.world), where)
-        self.g_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        _clip(self.seq2seq_params, s.grad_clip)
-        optimizer_step(self.g_optimizer, where)
+        value = finite_loss(ranks.mean(loss), where)
+        backward_step(self.g_optimizer, loss, where, s.grad_clip, self.seq2seq_params)
         m = masked.to(returns.dtype)
         return_sum, reward_sum, count = ranks.sums((returns * m).sum(), (rewards * m).sum(), m.sum())
         if s.baseline == "ema":

@@ -23,7 +23,7 @@ from ..config import non_negative, one_of, positive
 from ..distributed import Ranks, Wrapped
 from ..models.generator import SequenceGenerator
 from ..runs.checkpoint import load_checkpoint, load_module
-from .divergence import finite_loss, optimizer_step
+from .divergence import backward_step, finite_loss
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
@@ -96,7 +96,8 @@ def train_epoch(
     A non-finite batch loss stops training (UserError naming ``epoch``) before it can reach the weights.
     """
     generator.train()
-    world = ranks.world if ranks is not None else 1
+    ranks = ranks or Ranks()
+    world = ranks.world
     order = torch.randperm(data.shape[0], generator=rng).to(data.device)
     total, batches = 0.0, 0
     bar = tqdm(range(0, data.shape[0], batch_size), desc=desc, leave=False, unit="batch", disable=None)
@@ -104,20 +105,15 @@ def train_epoch(
         batch = data[order[lo : lo + batch_size]]
         if world == 1:
             loss = mle_loss(generator, batch) if model is None else model(lambda g, rows=batch: mle_loss(g, rows))
-            value = loss
         elif len(batch) < world:
             continue
         else:  # this rank's rows; the loss is its share of the global per-token mean
             local = ranks.shard(batch)
             share = token_count(generator, batch) / world
             loss = model(lambda g, rows=local, n=share: mle_loss(g, rows, tokens=n))
-            value = ranks.sum(loss.detach()) / world
-        value = finite_loss(torch.as_tensor(value), f"epoch {epoch}" if epoch is not None else desc)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
-        optimizer_step(optimizer, f"epoch {epoch}" if epoch is not None else desc)
+        where = f"epoch {epoch}" if epoch is not None else desc
+        value = finite_loss(ranks.mean(loss), where)
+        backward_step(optimizer, loss, where, grad_clip, generator.parameters())
         total += value
         batches += 1
     return total / max(batches, 1)

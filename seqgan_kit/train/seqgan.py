@@ -24,7 +24,7 @@ from ..distributed import Ranks, Wrapped
 from ..models.discriminator import CNNDiscriminator, CNNDiscriminatorConfig
 from ..rl.policy_gradient import policy_gradient_loss
 from ..rl.rollout import RolloutPolicy, rollout_rewards
-from .divergence import finite_loss, optimizer_step
+from .divergence import backward_step, finite_loss
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
@@ -107,10 +107,8 @@ def train_discriminator(
             if ranks.world > 1:  # this rank's share of the global batch mean
                 loss = loss * ranks.weight(len(x), len(idx))
             value, hits = ranks.sums(loss.detach() / ranks.world, hits)
-            finite_loss(torch.as_tensor(value), f"{where} (discriminator)")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer_step(optimizer, f"{where} (discriminator)")
+            finite_loss(value, f"{where} (discriminator)")
+            backward_step(optimizer, loss, f"{where} (discriminator)")
             loss_sum += value * len(idx)
             correct += hits
             seen += len(idx)
@@ -194,14 +192,10 @@ class SeqGANTrainer:
                                                            baseline=baseline))
         where = f"iteration {iteration}" if iteration is not None else "a generator step"
         value, reward_sum, count = ranks.sums(loss.detach(), reward_sum, count)
-        finite_loss(torch.as_tensor(value), where)
+        finite_loss(value, where)
         if ranks.world > 1:
             loss = loss * ranks.world  # a summed loss: DDP's average over the ranks gives back the global sum
-        self.g_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if s.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(gen.parameters(), s.grad_clip)
-        optimizer_step(self.g_optimizer, where)
+        backward_step(self.g_optimizer, loss, where, s.grad_clip, gen.parameters())
         return value, reward_sum / max(count, 1)
 
     def adversarial(self, start_iteration: int) -> None:

@@ -31,7 +31,7 @@ from ..data.tokenization import PAD
 from ..encoders.skipthought import CONDITIONING, MODEL_FILE, SkipThought
 from ..errors import UserError
 from ..runs.checkpoint import module_tensors, save_checkpoint
-from .divergence import finite_loss, optimizer_step
+from .divergence import backward_step, finite_loss
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
@@ -152,19 +152,14 @@ class SkipThoughtTrainer:
         ranks = self.exp.ranks
         if ranks.world == 1:
             loss = self.wrapped(lambda m: m(*self.batch(self.train_units, triples)))
-            value = finite_loss(loss, f"epoch {epoch}")
         else:
             prev, cur, nxt = self.batch(self.train_units, triples)
             share = int((prev != PAD).sum() + (nxt != PAD).sum()) / ranks.world
             local = [ranks.shard(rows) for rows in (prev, cur, nxt)]
             with ranks.local_random():
                 loss = self.wrapped(lambda m: m(*local, tokens=share))
-            value = finite_loss(torch.as_tensor(ranks.sum(loss.detach()) / ranks.world), f"epoch {epoch}")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        optimizer_step(self.optimizer, f"epoch {epoch}")
+        value = finite_loss(ranks.mean(loss), f"epoch {epoch}")
+        backward_step(self.optimizer, loss, f"epoch {epoch}", self.cfg.grad_clip, self.model.parameters())
         return value
 
     @torch.no_grad()
