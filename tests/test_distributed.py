@@ -104,10 +104,15 @@ def test_two_nodes_on_localhost_train_like_one_process(mle_runs, tmp_path):
     assert json.loads((run / "run.json").read_text())["world_size"] == 2
 
 
-def _evaluate_rank(rank, world, port, corpus, workdir, out):
-    """Evaluate one synthetic and one text task on ``world`` ranks, each with the stream seeded by its rank."""
+def _torchrun_env(rank, world, port):
+    """The environment torchrun gives rank ``rank`` of ``world`` on this machine."""
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
+
+
+def _evaluate_rank(rank, world, port, corpus, workdir, out):
+    """Evaluate one synthetic and one text task on ``world`` ranks, each with the stream seeded by its rank."""
+    _torchrun_env(rank, world, port)
     torch.set_num_threads(1)
     from seqgan_kit.distributed import Ranks
 
@@ -170,8 +175,7 @@ def _final_reward(policy, reward_fn, seqs, num_rollouts, max_batch=None):
 
 
 def _seqgan_rank(rank, world, port, run_dir, overrides):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    _torchrun_env(rank, world, port)
     import seqgan_kit.train.seqgan as seqgan
 
     seqgan.rollout_rewards = _final_reward
