@@ -191,15 +191,19 @@ def test_lm_to_maskgan_mapping_reproduces_the_lm(tmp_path):
     assert int(gen.infilling) == 1  # is_present_rate = 0: the in-filler is the sampled model
 
 
-def test_tied_mapping_and_conditional_runs_keep_sampling_the_lm(tmp_path):
+def test_tied_mapping_and_conditional_runs_sample_the_unconditional_in_filler(tmp_path):
     exp, trainer = build_trainer(tmp_path, ["maskgan.is_present_rate=0.5"])
     gen = trainer.gen
+    seqs = exp.task.train[:4]
+    assert torch.equal(gen(seqs), gen.lm(seqs))  # the LM until MaskMLE starts
     trainer.start_infilling()
     assert torch.equal(gen.embedding.weight, gen.lm.embedding.weight) and gen.proj is None
     assert torch.equal(gen.out_bias, gen.lm.proj.bias)
-    assert int(gen.infilling) == 0
-    seqs = exp.task.train[:4]
-    assert torch.equal(gen(seqs), gen.lm(seqs))
+    assert int(gen.infilling) == 1  # trained at rate 0.5, sampled with everything masked
+    with torch.no_grad():
+        nothing = torch.zeros_like(seqs, dtype=torch.bool)
+        assert torch.allclose(gen(seqs), gen.teacher_forced(seqs, nothing), atol=1e-6)
+        assert not torch.allclose(gen(seqs), gen.lm(seqs), atol=1e-3)
     assert [id(p) for g in trainer.c_optimizer.param_groups for p in g["params"]] == \
            [id(p) for p in trainer.disc.critic.parameters()]
 
@@ -256,10 +260,26 @@ def test_maskgan_trains_every_stage(maskgan_run):
                  "d.encoder.weight_ih_l0", "d.critic.weight"):
         assert name in moved
     mle_file = load_file(str(run / "generator_mle.safetensors"))
+    mask_mle = load_file(str(run / "generator_maskmle.safetensors"))
     final = load_file(str(run / "generator.safetensors"))
     assert int(mle_file["model.generator.infilling"]) == 0 and int(final["model.generator.infilling"]) == 1
+    assert int(mask_mle["model.generator.infilling"]) == 1
     key = "model.generator.decoder.weight_ih_l0"
-    assert not torch.equal(mle_file[key], final[key])
+    assert not torch.equal(mle_file[key], mask_mle[key]) and not torch.equal(mask_mle[key], final[key])
+    assert torch.equal(before["g.decoder.weight_ih_l0"], mask_mle[key])  # the MaskMLE baseline: end of stage 2
+
+
+def test_init_generator_from_an_mle_run_replaces_stage_one(tmp_path, capsys):
+    lm_run, run = tmp_path / "mle", tmp_path / "maskgan"
+    assert main(["train", RECIPE, "--run-dir", str(lm_run), *sets(TINY + ["algorithm=mle", "mle.epochs=1"])]) == 0
+    overrides = MASKGAN + ["maskgan.steps=1", f"init.generator={lm_run}/generator_mle.safetensors"]
+    assert main(["train", RECIPE, "--run-dir", str(run), *sets(overrides)]) == 0
+    assert "[pretrain_g] skipped" in capsys.readouterr().out
+    assert [r["phase"] for r in records(run)][:1] == ["mask_mle"]
+    source = load_file(str(lm_run / "generator_mle.safetensors"))
+    mask_mle = load_file(str(run / "generator_maskmle.safetensors"))
+    assert all(torch.equal(source[k], mask_mle[k.replace("generator.", "generator.lm.", 1)]) for k in source)
+    assert not torch.equal(source["model.generator.embedding.weight"], mask_mle["model.generator.embedding.weight"])
 
 
 def test_sample_uses_the_in_filler(maskgan_run, capsys):
@@ -300,7 +320,6 @@ def test_maskgan_resumes_exactly_after_a_kill_in_each_stage(maskgan_run, tmp_pat
     ("generator.hidden_dim=10", "maskgan.tie_softmax"),
     ("maskgan.is_present_rate=0.9", "masks no token"),
     ("generator.kind=rmc", "generator.kind"),
-    ("init.generator=elsewhere.safetensors", "init.generator"),
 ])
 def test_bad_maskgan_values_are_one_line_errors(tmp_path, capsys, override, message):
     assert main(["train", RECIPE, "--run-dir", str(tmp_path / "r"), *sets(MASKGAN + [override])]) == 2

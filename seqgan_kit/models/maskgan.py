@@ -173,6 +173,11 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
             if self.proj is not None:
                 self.proj.weight.copy_(self.lm.proj.weight)
 
+    @property
+    def pretrained_lm(self) -> LSTMGenerator:
+        """The wrapped language model: ``[init] generator`` loads an MLE run's generator into it."""
+        return self.lm
+
     def set_infilling(self, on: bool) -> None:
         """Make the in-filler (True) or the LM (False) the model behind the SequenceGenerator API."""
         self.infilling.fill_(int(on))

@@ -1,7 +1,7 @@
 """The shared ``[init]`` table: start a run from other runs' weights, whatever the algorithm.
 
 - ``generator``: a checkpoint file or run directory whose generator replaces MLE pretraining (e.g. a finished
-  MLE run's ``generator_mle_best.safetensors``).
+  MLE run's ``generator_mle_best.safetensors``; MaskGAN takes it into the language model its in-filler wraps).
 - ``discriminator``: a checkpoint whose discriminator replaces discriminator pretraining.
 - ``embeddings``: a checkpoint whose generator embedding table initialises the embedding rows of every model
   of this run whose embedding width matches (by token id for the same vocabulary, else by token string, with
@@ -82,11 +82,19 @@ def _check_vocab(exp: Experiment, meta: dict[str, Any], path: Path, what: str) -
 
 
 def load_weights(exp: Experiment, spec: str, name: str) -> None:
-    """Load the ``name`` weights of the checkpoint ``spec`` into ``exp.modules[name]`` (vocabulary checked)."""
+    """Load the ``name`` weights of the checkpoint ``spec`` into ``exp.modules[name]`` (vocabulary checked).
+
+    A model that wraps the pretraining language model (``pretrained_lm``, e.g. MaskGAN's in-filler) takes a
+    plain language model's weights (an MLE run's generator) into that wrapped LM, and its own kind's whole.
+    """
     path = checkpoint_file(spec)
     tensors, meta = load_checkpoint(path)
     _check_vocab(exp, meta, path, name)
-    load_module(name, exp.modules[name], tensors, path)
+    module = exp.modules[name]
+    inner = getattr(module, "pretrained_lm", None)
+    if inner is not None and not any(k.startswith(f"model.{name}.lm.") for k in tensors):
+        module = inner
+    load_module(name, module, tensors, path)
 
 
 def _source_vocab(path: Path) -> Vocab | None:

@@ -19,10 +19,12 @@ Masks (:mod:`seqgan_kit.rl.masks`): a fresh ``present`` mask per step from the r
 real batches from ``maskgan_batches``; samples from the global torch stream (all checkpointed).
 
 The model evaluated and sampled (``exp.generator``, ``seqgan-kit sample``) is the ``maskgan`` generator kind,
-which wraps the pretraining LM: it is the LM through MLE, and stays the LM when ``is_present_rate > 0`` (the
-in-filler is conditional: it needs a context); with ``is_present_rate = 0`` (everything masked but token 0) the
-in-filler with an all-``<missing>`` encoder input becomes the sampled model from ``mask_mle`` on: an unconditional
-actor-critic LM GAN with dense per-token rewards, which also runs on the synthetic oracle.
+which wraps the pretraining LM: it is the LM through MLE; from ``mask_mle`` on it is the in-filler with an
+all-``<missing>`` encoder input (everything masked but token 0), i.e. MaskGAN's unconditional samples, whatever
+``is_present_rate`` the in-filler trains with. With ``is_present_rate = 0`` training itself is unconditional: an
+actor-critic LM GAN with dense per-token rewards, which also runs on the synthetic oracle. ``[init] generator``
+(an MLE run's generator) replaces stage 1. The in-filler at the end of ``mask_mle`` is kept as
+``generator_maskmle.safetensors`` (the MaskMLE baseline), the final one as ``generator.safetensors``.
 
 Defaults are the released code's PTB run (``research/maskgan``: gen lr 3.8877e-5, dis lr 5e-4, critic lr
 5.1761e-7, discount 0.89072, 2 discriminator iterations per generator step, present rate 0.5, contiguous masks);
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
 
 MASK_MLE = "mask_mle"
 ACTOR_CRITIC = "actor_critic"
+MASK_MLE_FILE = "generator_maskmle.safetensors"
 BASELINES = ("critic", "ema", "none")
 
 
@@ -183,9 +186,6 @@ class MaskGANTrainer:
             raise ConfigError("maskgan.is_present_rate", f"{s.is_present_rate} masks no token of a {cfg.seq_len}-"
                                                          f"token sequence (contiguous span of "
                                                          f"int((1 - rate) * T) - 1 tokens)")
-        if cfg.init.generator:
-            raise ConfigError("init.generator", "not supported by algorithm 'maskgan' (its generator wraps the "
-                                                "language model the MLE stage trains)")
 
     def phases(self) -> list[tuple[str, PhaseFn]]:
         return [(MASK_MLE, self.mask_mle), (ACTOR_CRITIC, self.actor_critic)]
@@ -206,10 +206,10 @@ class MaskGANTrainer:
 
     # ------------------------------------------------------------------ stage 2: MaskMLE
     def start_infilling(self) -> None:
-        """The LM-to-MaskGAN weight mapping; the in-filler becomes the sampled model when nothing is present."""
+        """The LM-to-MaskGAN weight mapping; the in-filler (everything masked) becomes the sampled model."""
         self.gen.map_from_lm()
         self.disc.map_lstm_from(self.gen.lm)
-        self.gen.set_infilling(self.cfg.is_present_rate == 0)
+        self.gen.set_infilling(True)
 
     def mask_mle_step(self, step: int | None = None) -> float:
         real, present, share = self.batch()
@@ -244,6 +244,7 @@ class MaskGANTrainer:
                 exp.save(MASK_MLE, step)
         if start == 0 and s.mask_mle_steps == 0:
             exp.save(MASK_MLE, 0)
+        exp.save_weights(MASK_MLE_FILE, ["generator"])
 
     # ------------------------------------------------------------------ stage 3: actor-critic
     def rewards_and_returns(self, logits: torch.Tensor, masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
