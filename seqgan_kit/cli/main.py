@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .eval_metrics import register
 
     register(ev)
+    from .eval_infill import register as register_infill
+    register_infill(ev)
     add_cli(sub)
     from .encoders import register as register_encoders
     register_encoders(ev, sub)

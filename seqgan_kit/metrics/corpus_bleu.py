@@ -1,8 +1,9 @@
 """Corpus-level BLEU through sacrebleu: the machine-translation number, with its reproducibility signature.
 
 This is a different quantity from the text-GAN BLEU of :mod:`seqgan_kit.metrics.bleu`: n-gram matches are
-pooled over the whole corpus (micro average, BLEU-4, exponential smoothing), and hypothesis ``i`` is matched
-against reference ``i`` only, so the two files must be aligned line by line.
+pooled over the whole corpus (micro average, BLEU-4 unless ``max_order`` says otherwise, exponential
+smoothing), and hypothesis ``i`` is matched against reference ``i`` only, so the two files must be aligned line
+by line.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ def _as_text(sentence: Sentence) -> str:
 
 
 def corpus_bleu(hypotheses: Sequence[Sentence], references: Sequence[Sentence],
-                tokenize: str = "none") -> CorpusBleu:
-    """sacrebleu's corpus BLEU-4 of ``hypotheses`` against the aligned ``references`` (one per hypothesis).
+                tokenize: str = "none", max_order: int = 4) -> CorpusBleu:
+    """sacrebleu's corpus BLEU-``max_order`` (default BLEU-4) of ``hypotheses`` against the aligned
+    ``references`` (one per hypothesis).
 
     A sentence is a string or a sequence of tokens (joined with single spaces). The default
     ``tokenize="none"`` keeps the caller's tokens as they are, so the n-grams are the ones the text-GAN BLEU
@@ -42,6 +44,6 @@ def corpus_bleu(hypotheses: Sequence[Sentence], references: Sequence[Sentence],
     if not hypotheses:
         raise ValueError("no sentences to score")
     # force: with tokenize="none" the text is tokenized on purpose; don't warn that it looks undetokenized.
-    metric = BLEU(tokenize=tokenize, force=tokenize == "none")
+    metric = BLEU(tokenize=tokenize, force=tokenize == "none", max_ngram_order=max_order)
     result = metric.corpus_score(list(map(_as_text, hypotheses)), [list(map(_as_text, references))])
     return CorpusBleu(float(result.score), str(metric.get_signature()))
