@@ -288,10 +288,8 @@ def register(eval_subparsers: argparse._SubParsersAction) -> None:
         description="For each order n, pooled over all sentences of the file: 100 x (number of distinct "
                     "n-grams) / (number of n-grams). A sentence shorter than n has no n-gram of order n.")
     p.add_argument("file", metavar="FILE", help="sentences, one per line")
-    _add_common(p)
-    p.set_defaults(func=_cmd_distinct, n=DISTINCT_ORDERS)
-    # _add_common's --n help names BLEU and its default; say what it means here (argparse has no public setter).
-    p._option_string_actions["--n"].help = "n-gram orders to report, each in 1..9 (default: 2 3 4)"
+    _add_common(p, "n-gram orders", DISTINCT_ORDERS)
+    p.set_defaults(func=_cmd_distinct)
 
     p = eval_subparsers.add_parser(
         "infill", help="a MaskGAN text run's in-filling of held-out text: masked NLL, token accuracy, BLEU",

@@ -16,15 +16,15 @@ from ..errors import UserError
 DEFAULT_ORDERS = [2, 3, 4, 5]
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n", type=int, nargs="+", default=DEFAULT_ORDERS, metavar="N",
-                   help="BLEU orders to report, each in 1..9 (default: 2 3 4 5)")
+def _add_common(p: argparse.ArgumentParser, what: str = "BLEU orders", default: list[int] = DEFAULT_ORDERS) -> None:
+    p.add_argument("--n", type=int, nargs="+", default=default, metavar="N",
+                   help=f"{what} to report, each in 1..9 (default: {' '.join(map(str, default))})")
     p.add_argument("--tokenize", choices=list(WORD_TOKENIZERS), default="whitespace",
                    help="whitespace: split on spaces (default); char: every non-space character is a token "
                         "(Chinese); treebank: nltk.word_tokenize(line, preserve_line=True), as Texygen")
     p.add_argument("--max-hyp", type=int, metavar="K", help="score only the first K hypothesis lines")
     p.add_argument("--allow-empty", action="store_true",
-                   help="score empty lines as empty sentences (BLEU 0) instead of rejecting the file")
+                   help="read empty lines as empty sentences (no n-grams) instead of rejecting the file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ids", action="store_true", help="text runs: print token ids instead of text")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("eval", help="metrics: nll-oracle, nll-test, bleu, self-bleu, sweep")
+    p = sub.add_parser("eval", help="metrics: nll-oracle, nll-test, bleu, self-bleu, sweep, distinct, infill, fed, ...")
     ev = p.add_subparsers(dest="metric", metavar="METRIC", required=True)
 
     q = ev.add_parser("nll-oracle", help="mean per-token NLL of a token-id file under an oracle")
