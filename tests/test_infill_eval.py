@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from sacrebleu.metrics import BLEU
 
 from seqgan_kit.cli import main
-from seqgan_kit.cli.eval_infill import eval_present
+from seqgan_kit.cli.eval_infill import _score, eval_present
 from seqgan_kit.metrics.corpus_bleu import corpus_bleu
 from seqgan_kit.metrics.infill import (
     MaskSpec,
@@ -26,6 +26,7 @@ from seqgan_kit.metrics.infill import (
 )
 from seqgan_kit.models.maskgan import MaskGANGenerator
 from seqgan_kit.runs.rundir import RunDir
+from seqgan_kit.runs.textmodel import TextModel
 
 from .tiny import RECIPE
 
@@ -237,6 +238,7 @@ def test_eval_infill_json(text_runs, capsys):
     assert result["seed"] == 0 and result["temperature"] == 1.0 and result["truncated"] == 0
     assert result["masked_nll"] > 0 and result["masked_perplexity"] > 1
     assert result["masked_perplexity"] == pytest.approx(math.exp(result["masked_nll"]))
+    assert result["lm_masked_perplexity"] == pytest.approx(math.exp(result["lm_masked_nll"]))
     # a tiny model: not much better than uniform over the 13 words (plus <unk>)
     assert result["masked_perplexity"] < 40
     assert 0 <= result["token_accuracy"] <= 100
@@ -303,3 +305,25 @@ def test_eval_infill_bad_inputs_are_one_line_errors(text_runs, capsys, tmp_path)
     one_line_error(capsys, ["eval", "infill", str(synthetic)], "is not a text run")
     one_line_error(capsys, ["eval", "infill", str(tmp_path / "nowhere")], "not found")
     one_line_error(capsys, ["eval", "infill", str(mle)], "does not fill blanks")
+
+
+def test_the_lm_baseline_scores_the_same_positions_with_left_context_only(text_runs):
+    run, _, _ = text_runs
+    model = TextModel.load(run)
+    gen = model.generator
+    rows = torch.tensor([model.vocab.encode(model.tokenizer.tokenize("a b c d e f g"))])
+    rows = torch.cat([rows, torch.tensor([[gen.eos_token]])], dim=1)
+    rows = F.pad(rows, (0, gen.max_len - rows.shape[1]), value=gen.pad_token).repeat(3, 1)  # [3, T]
+    present = torch.ones_like(rows, dtype=torch.bool)
+    present[0, 2:4] = present[1, 1] = present[2, 5] = False
+    nll_sum, lm_sum, count, filled = _score(model, rows, present, 1.0, 0)
+    assert count == 4 and torch.equal(filled[present], rows[present])
+    want = 0.0
+    with torch.no_grad():
+        logits = gen.lm(rows)  # [3, T, V]
+        for b, t in (~present).nonzero().tolist():
+            row = torch.cat([logits[b, t, :gen.eos_token], logits[b, t, gen.eos_token + 1:]])  # EOS left out
+            target = int(rows[b, t]) - (int(rows[b, t]) > gen.eos_token)
+            want -= float(torch.log_softmax(row.double(), 0)[target])
+    assert lm_sum == pytest.approx(want, rel=1e-9)
+    assert nll_sum != pytest.approx(lm_sum)  # the in-filler, with the right-hand context, is another model

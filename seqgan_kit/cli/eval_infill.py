@@ -165,25 +165,30 @@ def eval_present(gen: Any, spec: MaskSpec, rows: torch.Tensor, rate: float | Non
 
 
 def _score(model: TextModel, rows: torch.Tensor, present: torch.Tensor, temperature: float, seed: int
-           ) -> tuple[float, int, torch.Tensor]:
-    """Summed masked NLL, masked token count and the fills ``[N, T]``, in chunks of ``eval.batch_size``."""
+           ) -> tuple[float, float | None, int, torch.Tensor]:
+    """Summed masked NLL of the in-filler and of its wrapped language model (left context only, EOS excluded
+    like the in-filler's; None without one), the masked token count and the fills ``[N, T]``, in chunks of
+    ``eval.batch_size``."""
     import torch
 
     from ..metrics.infill import masked_nll
 
     gen = model.generator
+    lm = getattr(gen, "lm", None)
     chunk = model.eval_cfg.batch_size
     rng = torch.Generator(device=gen.device).manual_seed(seed)
-    nll_sum, count, fills = 0.0, 0, []
+    nll_sum, lm_sum, count, fills = 0.0, 0.0, 0, []
     with torch.no_grad():
         for lo in range(0, len(rows), chunk):
             seqs = rows[lo:lo + chunk].to(gen.device)
             mask = present[lo:lo + chunk].to(gen.device)
             total, k = masked_nll(gen.teacher_forced(seqs, mask), seqs, mask)
             nll_sum, count = nll_sum + total, count + k
+            if lm is not None:
+                lm_sum += masked_nll(lm(seqs) + gen.fill_bias, seqs, mask)[0]  # [B, T, V], EOS banned
             filled, _ = gen.fill(seqs, mask, temperature=temperature, generator=rng)
             fills.append(filled.cpu())
-    return nll_sum, count, torch.cat(fills)
+    return nll_sum, lm_sum if lm is not None else None, count, torch.cat(fills)
 
 
 def _bleu(filled: torch.Tensor, real: torch.Tensor, present: torch.Tensor) -> tuple[dict[int, float], str]:
@@ -247,14 +252,16 @@ def _cmd_infill(args: argparse.Namespace) -> int:
         raise UserError(f"no sentence has a masked token under --mask {spec}"
                         + (f" --rate {rate}" if rate is not None else "") + " (the mask fell on EOS and padding)")
     rows, present = rows[scored], present[scored]
-    nll_sum, count, filled = _score(model, rows, present, args.temperature, args.seed)
+    nll_sum, lm_sum, count, filled = _score(model, rows, present, args.temperature, args.seed)
     nll = nll_sum / count
+    lm_nll = None if lm_sum is None else lm_sum / count
     bleu, signature = _bleu(filled, rows, present)
     result: dict[str, Any] = {
         "run": str(path), "source": source, "rows": len(scored), "scored_rows": len(rows),
         "dropped_rows": len(scored) - len(rows), "truncated": truncated, "masked_tokens": count,
         "mask": str(spec), "rate": rate, "seed": args.seed, "temperature": args.temperature,
-        "masked_nll": nll, "masked_perplexity": math.exp(nll) if nll < 700 else math.inf,
+        "masked_nll": nll, "masked_perplexity": _perplexity(nll),
+        "lm_masked_nll": lm_nll, "lm_masked_perplexity": None if lm_nll is None else _perplexity(lm_nll),
         "token_accuracy": token_accuracy(filled, rows, present),
         "bleu": {str(n): v for n, v in bleu.items()}, "bleu_signature": signature,
         "examples": _examples(model, filled, rows, present, args.examples),
@@ -266,6 +273,10 @@ def _cmd_infill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _perplexity(nll: float) -> float:
+    return math.exp(nll) if nll < 700 else math.inf
+
+
 def _print_infill(result: dict[str, Any], bleu: dict[int, float]) -> None:
     rate = f", keep rate {result['rate']}" if result["rate"] is not None else ""
     print(f"In-filling {result['rows']} sentences of {result['source']} (mask {result['mask']}{rate}, seed "
@@ -273,6 +284,9 @@ def _print_infill(result: dict[str, Any], bleu: dict[int, float]) -> None:
           f"token dropped, {result['masked_tokens']} masked tokens in {result['scored_rows']} rows")
     print(f"masked NLL         {result['masked_nll']:.4f}  (teacher-forced, nats per masked token)")
     print(f"masked perplexity  {result['masked_perplexity']:.4f}")
+    if result["lm_masked_nll"] is not None:
+        print(f"LM, left context   {result['lm_masked_perplexity']:.4f}  (perplexity of the run's pretraining LM at "
+              f"the same positions)")
     print(f"token accuracy     {result['token_accuracy']:.2f}%  (fills equal to the original token)")
     _print_table("in-fill BLEU (sacrebleu corpus BLEU, 0-100, filled vs original tokens at the masked positions)",
                  "BLEU-n", bleu)

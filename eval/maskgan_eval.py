@@ -1,0 +1,139 @@
+"""MaskGAN's measures for one text run, MaskMLE beside MaskGAN (and the MLE language model they start from).
+
+    python eval/maskgan_eval.py RUN_DIR --lm MLE_CHECKPOINT [--masks contiguous prefix:6] [--seeds 0 1 2]
+        [-n 1000] [--examples 10] [--sweep] --out eval/results/maskgan/NAME
+
+For every model (``lm``: the MLE generator; ``maskmle``: ``RUN_DIR/generator_maskmle.safetensors``;
+``maskgan``: ``RUN_DIR/generator.safetensors``) and every seed it measures:
+
+- diversity: MaskGAN's % unique n-grams (n = 2, 3, 4) of ``-n`` unconditional samples at temperature 1
+  (the in-filler with everything masked; the LM as it is), tokenized like BLEU (``data.eval_tokenizer``);
+  the same for ``-n`` sentences of the test split, as the real-text reference;
+- in-filling (the two in-fillers only), for every ``--masks`` entry: ``seqgan-kit eval infill`` on ``-n`` test
+  sentences (masked perplexity; the MLE LM's perplexity at the same positions from the left context alone;
+  token accuracy; in-fill BLEU-2/3/4), seed s choosing the rows, the masks and the fills.
+
+It prints mean ± sd over the seeds and writes ``NAME.json`` (every number, every seed) and ``NAME_examples.md``
+(``--examples`` fills of seed 0, the rows that seed's permutation puts first, MaskMLE's and MaskGAN's fills of
+the same masked rows side by side). ``--sweep`` also runs ``seqgan-kit eval sweep`` over the three models
+(``NAME_sweep/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import time
+from pathlib import Path
+
+from seqgan_kit.cli import main as cli
+from seqgan_kit.data.corpus import load_lines
+from seqgan_kit.metrics.infill import distinct_ngrams
+from seqgan_kit.runs.textmodel import TextModel
+
+ORDERS = (2, 3, 4)
+
+
+def run_cli(argv: list[str]) -> dict:
+    """One ``seqgan-kit`` command with ``--json``: its JSON object."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli([*argv, "--json"])
+    if code != 0:
+        raise SystemExit(f"seqgan-kit {' '.join(argv)} failed ({code})")
+    return json.loads(out.getvalue())
+
+
+def spread(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.2f} ± {sd:.2f}"
+
+
+def diversity(model: TextModel, n: int, seed: int) -> dict[int, float]:
+    texts = model.sample_text(n, temperature=1.0, seed=seed)
+    return distinct_ngrams(model.eval_tokens(texts), ORDERS)
+
+
+def real_diversity(model: TextModel, n: int, seed: int) -> dict[int, float]:
+    import random
+
+    lines = load_lines(model.data, seed=model.seed)[1]
+    random.Random(seed).shuffle(lines)
+    return distinct_ngrams(model.eval_tokens(lines[:n]), ORDERS)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--lm", type=Path, required=True, help="the MLE generator the run started from")
+    ap.add_argument("--masks", nargs="+", default=["contiguous"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("-n", type=int, default=1000)
+    ap.add_argument("--examples", type=int, default=10)
+    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--out", type=Path, required=True, help="output prefix, e.g. eval/results/maskgan/poetry")
+    args = ap.parse_args()
+    started = time.perf_counter()
+    models = {"lm": args.lm, "maskmle": args.run / "generator_maskmle.safetensors",
+              "maskgan": args.run / "generator.safetensors"}
+    result: dict = {"run": str(args.run), "n": args.n, "seeds": args.seeds, "masks": args.masks,
+                    "models": {k: str(v) for k, v in models.items()}, "distinct": {}, "infill": {}}
+    loaded = {name: TextModel.load(path) for name, path in models.items()}
+    result["distinct"]["test split"] = {s: real_diversity(loaded["lm"], args.n, s) for s in args.seeds}
+    for name, model in loaded.items():
+        result["distinct"][name] = {s: diversity(model, args.n, s) for s in args.seeds}
+    for mask in args.masks:
+        for name in ("maskmle", "maskgan"):
+            result["infill"].setdefault(mask, {})[name] = {
+                s: run_cli(["eval", "infill", str(models[name]), "--mask", mask, "-n", str(args.n), "--seed", str(s),
+                            "--examples", str(args.examples if s == args.seeds[0] else 0)])
+                for s in args.seeds}
+    if args.sweep:
+        sweep_dir = Path(f"{args.out}_sweep")
+        result["sweep"] = run_cli(["eval", "sweep", *map(str, models.values()), "-n", str(args.n),
+                                   "--out", str(sweep_dir)])
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{args.out}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    report(result, args)
+
+
+def report(result: dict, args: argparse.Namespace) -> None:
+    seeds = args.seeds
+    print(f"\n% unique n-grams of {args.n} unconditional samples (T = 1), mean ± sd over seeds {seeds}")
+    print("| model | " + " | ".join(f"{n}-grams" for n in ORDERS) + " |")
+    print("|---|" + "---:|" * len(ORDERS))
+    for name, by_seed in result["distinct"].items():
+        cells = [spread([by_seed[s][n] for s in seeds]) for n in ORDERS]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    for mask, by_model in result["infill"].items():
+        print(f"\nin-filling {args.n} test sentences, mask {mask}, mean ± sd over seeds {seeds}")
+        print("| model | masked perplexity | LM perplexity, same positions | token accuracy % | BLEU-2 | BLEU-3 | "
+              "BLEU-4 |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, by_seed in by_model.items():
+            rows = [by_seed[s] for s in seeds]
+            cells = [spread([r["masked_perplexity"] for r in rows]), spread([r["lm_masked_perplexity"] for r in rows]),
+                     spread([r["token_accuracy"] for r in rows]),
+                     *(spread([r["bleu"][str(n)] for r in rows]) for n in ORDERS)]
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    lines = [f"# In-fill examples: {result['run']}", "",
+             f"Seed {seeds[0]}: the first {args.examples} scored test rows of that seed's permutation (not chosen by "
+             f"hand); MaskMLE and MaskGAN fill the same masked rows.", ""]
+    for mask, by_model in result["infill"].items():
+        lines += [f"## mask {mask}", ""]
+        mle_ex = by_model["maskmle"][seeds[0]]["examples"]
+        gan_ex = by_model["maskgan"][seeds[0]]["examples"]
+        for i, (a, b) in enumerate(zip(mle_ex, gan_ex, strict=True), 1):
+            lines += [f"{i}. context: `{a['context']}`", f"   - original: `{a['original']}`",
+                      f"   - MaskMLE: `{a['fill']}`", f"   - MaskGAN: `{b['fill']}`", ""]
+    Path(f"{args.out}_examples.md").write_text("\n".join(lines), encoding="utf-8")
+    print(f"\nwrote {args.out}.json and {args.out}_examples.md in {result['wall_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
