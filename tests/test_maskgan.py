@@ -434,3 +434,51 @@ def test_fill_cli_on_a_text_run(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "1 token(s) outside the vocabulary read as <unk>: 'zebra'" in captured.err
     assert len(captured.out.splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- the length-conditional sampler
+def length_conditional_generator():
+    torch.manual_seed(0)
+    gen = MaskGANGenerator(vocab_size=6, max_len=4, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8,
+                           init_std=0.5)
+    seqs = torch.tensor([[3, 2, 0, 0], [4, 2, 0, 0], [3, 5, 2, 0], [3, 4, 5, 2], [5, 5, 4, 2], [3, 3, 3, 2]])
+    gen.set_lengths(seqs)  # EOS at positions 1, 1, 2, 3, 3, 3
+    gen.set_infilling(True)
+    return gen
+
+
+def all_sequences(gen):
+    """Every sequence the model can emit: EOS at position 1..T-1, any non-special token before it, PAD after."""
+    body = [t for t in range(gen.vocab_size) if t not in (gen.pad_token, gen.eos_token)]
+    rows = []
+    for eos_at in range(1, gen.max_len):
+        for tokens in torch.cartesian_prod(*[torch.tensor(body)] * eos_at).reshape(-1, eos_at).tolist():
+            rows.append(tokens + [gen.eos_token] + [gen.pad_token] * (gen.max_len - eos_at - 1))
+    return torch.tensor(rows)
+
+
+def test_set_lengths_is_the_smoothed_eos_position_histogram():
+    gen = length_conditional_generator()
+    want = torch.tensor([0, 2.5, 1.5, 3.5], dtype=torch.float64) / 7.5
+    assert torch.allclose(gen.length_logp.exp().double(), want, atol=1e-6)
+
+
+def test_length_conditional_likelihood_is_normalised_and_matches_sampling():
+    gen = length_conditional_generator()
+    rows = all_sequences(gen)  # [84, 4]
+    with torch.no_grad():
+        logp = gen.log_probs(rows).double().sum(1)  # [84]
+        # P(L) at the EOS position, the in-filler's EOS-free distribution before it
+        present = gen.keep_structure(rows, torch.zeros_like(rows, dtype=torch.bool))
+        fill_lp = torch.log_softmax(gen.teacher_forced(rows, present), -1).gather(-1, rows.unsqueeze(-1)).squeeze(-1)
+        eos_at = (rows == gen.eos_token).int().argmax(1)
+        want = gen.length_logp[eos_at] + torch.where(present, 0.0, fill_lp).sum(1)
+        assert torch.allclose(logp, want.double(), atol=1e-5)
+        assert float(logp.exp().sum()) == pytest.approx(1.0, abs=1e-5)  # a distribution over every emittable row
+        samples = gen.sample(40000, generator=torch.Generator().manual_seed(0), batch_size=8192)  # [N, T]
+    index = {tuple(r): i for i, r in enumerate(rows.tolist())}
+    hits = torch.tensor([index[tuple(r)] for r in samples.tolist()])  # every sample is one of the rows
+    freq = torch.bincount(hits, minlength=len(rows)).double() / len(samples)
+    assert 0.5 * float((freq - logp.exp()).abs().sum()) < 0.04  # total variation (~0.02 expected at 40,000)
+    lengths = torch.bincount(eos_at[hits], minlength=4).double() / len(samples)
+    assert torch.allclose(lengths, gen.length_logp.exp().double(), atol=0.01)

@@ -11,9 +11,13 @@ the real token and the output copies it; at a masked position it reads its own p
 
 The module also holds the pretraining language model ``lm`` (an :class:`LSTMGenerator`, the toolkit's shared MLE
 stage trains it) and a ``infilling`` flag. The :class:`SequenceGenerator` API (``forward``, ``initial_state``,
-``advance``, ``logits``, hence ``sample``) is the LM's while the flag is off and the in-filler's with an
-all-``<missing>`` encoder input (an unconditional sampler) once it is on. :meth:`map_from_lm` copies the LM's
-embedding, LSTM and softmax into the encoder and decoder (the released code's LM-to-MaskGAN variable mapping).
+``advance``, ``logits``, hence ``sample``) is the LM's while the flag is off and the in-filler's unconditional
+sampler once it is on: for fixed-length sequences (the oracle) the in-filler with an all-``<missing>`` encoder
+input; for variable-length text, whose in-filler only ever sees EOS given (fills keep the length), a
+length-conditional model ``P(L) P(x_1..x_L | L)``: the EOS position is drawn from the training set's length
+distribution (``length_logp``), then the L tokens before it are filled, and ``forward`` gives the matching exact
+log-likelihood (so NLL_test is the same model's). :meth:`map_from_lm` copies the LM's embedding, LSTM and
+softmax into the encoder and decoder (the released code's LM-to-MaskGAN variable mapping).
 
 Discriminator (role ``infill_discriminator``, :class:`MaskGANDiscriminator`): the same encoder-decoder shape; the
 encoder reads the masked real context, the decoder reads the filled sequence, one logit per position (is this
@@ -23,6 +27,7 @@ from position t on (the actor-critic baseline).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +156,8 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
         if eos_token is not None:
             no_eos[eos_token] = float("-inf")
         self.register_buffer("fill_bias", no_eos, persistent=False)
+        # Variable-length text: log P(EOS at position t), t in [0, T), of the training sequences (set_lengths).
+        self.register_buffer("length_logp", torch.zeros(max_len))
         _init_(self, init_std, skip="lm.")
 
     @classmethod
@@ -181,6 +188,22 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     def set_infilling(self, on: bool) -> None:
         """Make the in-filler (True) or the LM (False) the model behind the SequenceGenerator API."""
         self.infilling.fill_(int(on))
+
+    def set_lengths(self, seqs: torch.Tensor, prior: float = 0.5) -> None:
+        """Variable-length text: ``length_logp`` <- the distribution of the EOS position in ``seqs [N, T]``, with
+        ``prior`` added to every count of positions 1..T-1 (an empty sequence, EOS at 0, keeps probability 0)."""
+        if not self.variable_length:
+            return
+        has_eos = (seqs == self.eos_token).any(dim=1)  # [N]
+        first = (seqs[has_eos] == self.eos_token).int().argmax(dim=1)  # [N'] position of the first EOS
+        counts = torch.bincount(first.cpu(), minlength=self.max_len).double() + prior  # [T]
+        counts[0] -= prior
+        self.length_logp.copy_((counts / counts.sum()).log())
+
+    def length_conditional(self) -> bool:
+        """Is the unconditional model ``P(L) P(x_1..x_L | L)``? (The in-filler of variable-length text: it was
+        trained with EOS always present, so it draws the length first and fills the L tokens before it.)"""
+        return bool(self.infilling) and self.variable_length
 
     # ----------------------------------------------------------------- the in-filler
     def output_logits(self, hidden: torch.Tensor, enc: torch.Tensor, filling: bool = False) -> torch.Tensor:
@@ -236,12 +259,45 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
                 c[0].expand(batch, -1).contiguous())
 
     # ----------------------------------------------------------------- SequenceGenerator API
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               batch_size: int = 4096, length: int | None = None, method: str = DEFAULT_SAMPLER) -> torch.Tensor:
+        """``[n, T]`` samples. Length-conditional in-filler (:meth:`length_conditional`): each row's EOS position
+        is drawn from ``length_logp``, then every position before it is filled (:meth:`fill`); otherwise the
+        LM's or the all-``<missing>`` in-filler's left-to-right sampling."""
+        if not self.length_conditional() or (length is not None and length != self.max_len):
+            return super().sample(n, temperature, generator, batch_size, length, method)
+        pos = torch.arange(self.max_len, device=self.device)  # [T]
+        chunks = []
+        for lo in range(0, n, batch_size):
+            rows = min(batch_size, n - lo)
+            eos_at = torch.multinomial(self.length_logp.exp(), rows, replacement=True, generator=generator)  # [R]
+            present = pos >= eos_at.unsqueeze(1)  # [R, T]: EOS and the padding after it
+            seqs = torch.where(pos == eos_at.unsqueeze(1), self.eos_token, self.pad_token)  # [R, T]
+            chunks.append(self.fill(seqs, present, temperature, generator, method)[0])
+        if not chunks:
+            return torch.empty(0, self.max_len, dtype=torch.long, device=self.device)
+        return torch.cat(chunks, dim=0)
+
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         if not bool(self.infilling):
             return self.lm(seqs)
+        if self.variable_length:
+            return self._length_conditional_logits(seqs)
         enc, h, c = self.missing_context(seqs.shape[0])
         hidden, _ = self.decoder(self.embedding(self.inputs(seqs)), (h.unsqueeze(0), c.unsqueeze(0)))
         return self.output_logits(hidden, enc)
+
+    def _length_conditional_logits(self, seqs: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, T, V]`` whose log-softmax at ``seqs [B, T]`` gives ``log P(L) + sum_t log P(x_t | x_<t, L)``:
+        the in-filler's (EOS banned) before EOS, and at the EOS position a row whose EOS entry is
+        ``log P(EOS at t)`` and whose other V - 1 entries share the rest (already normalised)."""
+        present = self.keep_structure(seqs, torch.zeros_like(seqs, dtype=torch.bool))  # [B, T]
+        logits = self.teacher_forced(seqs, present)  # [B, T, V]
+        lp = self.length_logp.to(logits.dtype)  # [T]
+        rest = torch.log1p(-lp.exp()) - math.log(self.vocab_size - 1)  # [T]
+        rows = rest.unsqueeze(1).expand(-1, self.vocab_size).clone()  # [T, V]
+        rows[:, self.eos_token] = lp
+        return torch.where((seqs == self.eos_token).unsqueeze(-1), rows.unsqueeze(0), logits)  # [B, T, V]
 
     def initial_state(self, batch: int):
         if not bool(self.infilling):

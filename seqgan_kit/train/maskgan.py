@@ -210,6 +210,7 @@ class MaskGANTrainer:
         self.gen.map_from_lm()
         self.disc.map_lstm_from(self.gen.lm)
         self.gen.set_infilling(True)
+        self.gen.set_lengths(self.exp.task.train)
 
     def mask_mle_step(self, step: int | None = None) -> float:
         real, present, share = self.batch()
