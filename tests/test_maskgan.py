@@ -169,7 +169,7 @@ def build_trainer(tmp_path, extra=()):
 
 
 def test_lm_to_maskgan_mapping_reproduces_the_lm(tmp_path):
-    exp, trainer = build_trainer(tmp_path, ["maskgan.tie_softmax=false"])
+    exp, trainer = build_trainer(tmp_path)  # untied softmax: the LM's output layer is mapped too
     gen, lm = trainer.gen, trainer.gen.lm
     assert exp.generator is gen and exp.modules["generator"] is gen
     seqs = exp.task.train[:8]
@@ -178,7 +178,7 @@ def test_lm_to_maskgan_mapping_reproduces_the_lm(tmp_path):
             p.add_(torch.randn_like(p) * 0.1)  # an LM unlike the in-filler's own initialisation
         want = torch.log_softmax(lm(seqs), -1)
         trainer.start_infilling()
-        gen.attention.combine.weight.zero_()  # attention off
+        assert not gen.attention.combine.weight.any()  # W_c = 0: the attention starts off
         # the decoder from the LM's (zero) initial state gives the LM's next-token distribution
         hidden, _ = gen.decoder(gen.embedding(gen.inputs(seqs)))
         enc, _ = gen.encode(seqs, torch.ones_like(seqs, dtype=torch.bool))
@@ -192,7 +192,7 @@ def test_lm_to_maskgan_mapping_reproduces_the_lm(tmp_path):
 
 
 def test_tied_mapping_and_conditional_runs_sample_the_unconditional_in_filler(tmp_path):
-    exp, trainer = build_trainer(tmp_path, ["maskgan.is_present_rate=0.5"])
+    exp, trainer = build_trainer(tmp_path, ["maskgan.is_present_rate=0.5", "maskgan.tie_softmax=true"])
     gen = trainer.gen
     seqs = exp.task.train[:4]
     assert torch.equal(gen(seqs), gen.lm(seqs))  # the LM until MaskMLE starts
@@ -317,12 +317,13 @@ def test_maskgan_resumes_exactly_after_a_kill_in_each_stage(maskgan_run, tmp_pat
     ("maskgan.discount=1.5", "maskgan.discount"),
     ("maskgan.dis_train_iterations=0", "maskgan.dis_train_iterations: must be positive"),
     ("maskgan.advantage_clip=0", "maskgan.advantage_clip: must be positive"),
-    ("generator.hidden_dim=10", "maskgan.tie_softmax"),
+    (["generator.hidden_dim=10", "maskgan.tie_softmax=true"], "maskgan.tie_softmax"),
     ("maskgan.is_present_rate=0.9", "masks no token"),
     ("generator.kind=rmc", "generator.kind"),
 ])
 def test_bad_maskgan_values_are_one_line_errors(tmp_path, capsys, override, message):
-    assert main(["train", RECIPE, "--run-dir", str(tmp_path / "r"), *sets(MASKGAN + [override])]) == 2
+    extra = override if isinstance(override, list) else [override]
+    assert main(["train", RECIPE, "--run-dir", str(tmp_path / "r"), *sets(MASKGAN + extra)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())

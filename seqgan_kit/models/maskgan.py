@@ -4,8 +4,9 @@ Generator (``generator.kind = "maskgan"``, :class:`MaskGANGenerator`). An encode
 sequence (a masked token is read as a learned ``<missing>`` embedding); a decoder LSTM starts from the encoder's
 final state and attends over the encoder's states (Luong's ``general`` score ``h_t^T W_a e_s``); its output
 ``o_t = h_t + W_c c_t`` (the attention context added to the decoder state, so that ``W_c = 0`` turns the
-attention off and leaves a plain LSTM language model) is projected onto the vocabulary by the transposed
-embedding (``tie_softmax``, needs ``emb_dim == hidden_dim``) plus a bias. At a present position the decoder reads
+attention off and leaves a plain LSTM language model) is projected onto the vocabulary by its own output
+layer (mapped from the LM's) or by the transposed embedding (``tie_softmax``, needs ``emb_dim == hidden_dim``),
+plus a bias. At a present position the decoder reads
 the real token and the output copies it; at a masked position it reads its own previous sample
 (:meth:`MaskGANGenerator.fill`). One layer only.
 
@@ -114,7 +115,7 @@ class MaskGANGeneratorConfig:
     emb_dim: int = 32
     hidden_dim: int = 32
     init_std: float = 0.1
-    tie_softmax: bool = True
+    tie_softmax: bool = False
     """Softmax weights = the embedding (needs ``emb_dim == hidden_dim``)."""
 
     def validate(self) -> None:
@@ -136,7 +137,7 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     """Each stage trains part of it (the LM, then the seq2seq): DDP must look for unused parameters."""
 
     def __init__(self, vocab_size: int, max_len: int, start_token: int = 0, eos_token: int | None = None,
-                 pad_token: int = 0, emb_dim: int = 32, hidden_dim: int = 32, tie_softmax: bool = True,
+                 pad_token: int = 0, emb_dim: int = 32, hidden_dim: int = 32, tie_softmax: bool = False,
                  init_std: float = 0.1, lm: LSTMGenerator | None = None) -> None:
         super().__init__(vocab_size, max_len, start_token, eos_token, pad_token)
         if tie_softmax and emb_dim != hidden_dim:
@@ -172,10 +173,13 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
 
     # ----------------------------------------------------------------- LM -> MaskGAN
     def map_from_lm(self) -> None:
-        """Embedding, encoder and decoder LSTMs, softmax <- the pretraining LM (attention and ``<missing>`` keep
-        their initialisation). Tied softmax: the LM's output bias only (its weights are the embedding)."""
+        """Embedding, encoder and decoder LSTMs, softmax <- the pretraining LM; the attention's output map
+        ``W_c`` <- 0, so that MaskMLE starts from the LM's next-token distribution (given the decoder's initial
+        state) instead of a random perturbation of it (``W_a`` and ``<missing>`` keep their initialisation).
+        Tied softmax: the LM's output bias only (its weights are the embedding)."""
         self.map_lstm_from(self.lm)
         with torch.no_grad():
+            self.attention.combine.weight.zero_()
             self.out_bias.copy_(self.lm.proj.bias)
             if self.proj is not None:
                 self.proj.weight.copy_(self.lm.proj.weight)
