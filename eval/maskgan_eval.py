@@ -68,6 +68,7 @@ def real_diversity(model: TextModel, n: int, seed: int) -> dict[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--report", action="store_true", help="print the tables of an existing NAME.json and stop")
     ap.add_argument("run", type=Path)
     ap.add_argument("--lm", type=Path, required=True, help="the MLE generator the run started from")
     ap.add_argument("--masks", nargs="+", default=["contiguous"])
@@ -77,6 +78,15 @@ def main() -> None:
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--out", type=Path, required=True, help="output prefix, e.g. eval/results/maskgan/poetry")
     args = ap.parse_args()
+    if args.report:
+        result = json.loads(Path(f"{args.out}.json").read_text(encoding="utf-8"))
+        for part in ("distinct", "infill"):  # JSON object keys are strings: back to the seeds
+            for by_model in ([result[part]] if part == "distinct" else result[part].values()):
+                for name, by_seed in by_model.items():  # distinct: {seed: {order: %}}
+                    by_model[name] = {int(k): {int(n): x for n, x in v.items()} if part == "distinct" else v
+                                      for k, v in by_seed.items()}
+        report(result, args)
+        return
     started = time.perf_counter()
     models = {"lm": args.lm, "maskmle": args.run / "generator_maskmle.safetensors",
               "maskgan": args.run / "generator.safetensors"}
@@ -121,6 +131,8 @@ def report(result: dict, args: argparse.Namespace) -> None:
                      spread([r["token_accuracy"] for r in rows]),
                      *(spread([r["bleu"][str(n)] for r in rows]) for n in ORDERS)]
             print(f"| {name} | " + " | ".join(cells) + " |")
+    if "sweep" in result:
+        report_sweep(result["sweep"], [str(p) for p in result["models"].values()])
     lines = [f"# In-fill examples: {result['run']}", "",
              f"Seed {seeds[0]}: the first {args.examples} scored test rows of that seed's permutation (not chosen by "
              f"hand); MaskMLE and MaskGAN fill the same masked rows.", ""]
@@ -133,6 +145,31 @@ def report(result: dict, args: argparse.Namespace) -> None:
                       f"   - MaskMLE: `{a['fill']}`", f"   - MaskGAN: `{b['fill']}`", ""]
     Path(f"{args.out}_examples.md").write_text("\n".join(lines), encoding="utf-8")
     print(f"\nwrote {args.out}.json and {args.out}_examples.md in {result['wall_s']:.0f} s")
+
+
+def curve_bleu(curve: list[dict], self_bleu: float, order: str) -> float | None:
+    """The MLE curve's BLEU at ``self_bleu``, linear between its two neighbouring temperatures (None outside)."""
+    points = sorted((p["self_bleu"][order], p["bleu"][order]) for p in curve)
+    for (s0, b0), (s1, b1) in zip(points, points[1:], strict=False):
+        if s0 <= self_bleu <= s1:
+            return b0 + (b1 - b0) * (self_bleu - s0) / (s1 - s0) if s1 > s0 else b0
+    return None
+
+
+def report_sweep(sweep: dict, paths: list[str]) -> None:
+    """Each in-filler point against the MLE LM's temperature curve: BLEU minus the curve's BLEU at the same
+    Self-BLEU (positive: above the MLE curve)."""
+    order = str(sweep["orders"][0])
+    runs = list(sweep["runs"].values())
+    curve = runs[0]
+    print(f"\nquality-diversity, order {order}: BLEU - (MLE curve's BLEU at the same Self-BLEU)")
+    print("| model | T | BLEU | Self-BLEU | gap to the MLE curve |")
+    print("|---|---:|---:|---:|---:|")
+    for name, points in zip(("maskmle", "maskgan"), runs[1:], strict=True):
+        for p in points:
+            ref = curve_bleu(curve, p["self_bleu"][order], order)
+            gap = "outside the curve" if ref is None else f"{p['bleu'][order] - ref:+.4f}"
+            print(f"| {name} | {p['temperature']:g} | {p['bleu'][order]:.4f} | {p['self_bleu'][order]:.4f} | {gap} |")
 
 
 if __name__ == "__main__":
