@@ -30,13 +30,7 @@ from seqgan_kit.runs.textmodel import TextModel
 
 from .tiny import RECIPE
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: thousands of tiny ops run faster on one thread
 
 
 def sets(overrides):
