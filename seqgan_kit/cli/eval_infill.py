@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from .eval_metrics import _add_common, _limit, _orders, _print_table
+from .fill import require_infiller
 
 if TYPE_CHECKING:
     import torch
@@ -94,10 +95,7 @@ def _load(path: Path) -> tuple[TextModel, dict[str, Any]]:
     run_dir = path if path.is_dir() else path.parent
     settings = RunDir(run_dir).read_config().get("maskgan", {})
     model = TextModel.load(path)
-    gen = model.generator
-    if not all(hasattr(gen, name) for name in ("fill", "teacher_forced", "keep_structure")):
-        raise UserError(f"{path}: its generator (kind {gen.kind!r}) does not fill blanks: train it with "
-                        f"algorithm = \"maskgan\"")
+    require_infiller(model.generator, path)
     return model, settings
 
 
@@ -154,14 +152,12 @@ def _rows(model: TextModel, lines: list[str], n: int, seed: int, source: str) ->
 
 # --------------------------------------------------------------------------- eval infill: scoring
 def eval_present(gen: Any, spec: MaskSpec, rows: torch.Tensor, rate: float | None, seed: int) -> torch.Tensor:
-    """``present [N, T]`` bool (CPU) for ``rows [N, T]``: the mask of ``spec`` (seeded), then the generator's
-    ``keep_structure`` (EOS and the padding after it are never filled), and token 0 always given."""
+    """``present [N, T]`` bool (CPU) for ``rows [N, T]``: the mask of ``spec`` (seeded; token 0 always given),
+    then the generator's ``keep_structure`` (EOS and the padding after it are never filled)."""
     from ..metrics.infill import build_present
 
     present = build_present(spec, rows.shape[0], rows.shape[1], rate or 0.0, seed)  # [N, T]
-    present = gen.keep_structure(rows.to(gen.device), present.to(gen.device)).cpu()
-    present[:, 0] = True
-    return present
+    return gen.keep_structure(rows.to(gen.device), present.to(gen.device)).cpu()
 
 
 def _score(model: TextModel, rows: torch.Tensor, present: torch.Tensor, temperature: float, seed: int

@@ -184,6 +184,13 @@ def _fill_best(gen, rows, present, n, temperature, rng):
     return filled.view(sizings_, n, length)[best, torch.arange(n, device=best.device)]  # [n, T]
 
 
+def require_infiller(gen, path: Path) -> None:
+    """UserError unless ``gen`` (loaded from ``path``) is a MaskGAN in-filler."""
+    if not hasattr(gen, "fill"):
+        raise UserError(f"{path}: its generator (kind {gen.kind!r}) does not fill blanks: train it with "
+                        f"algorithm = \"maskgan\"")
+
+
 def _templates(args: argparse.Namespace) -> list[str]:
     if (args.text is None) == (args.file is None):
         raise UserError("give the text to fill, or --file FILE (one template a line), not both")
@@ -215,9 +222,7 @@ def _cmd_fill(args: argparse.Namespace) -> int:
         gen = model.generator
     else:
         gen = load_model(path, "generator")[0]
-    if not hasattr(gen, "fill"):
-        raise UserError(f"{path}: its generator (kind {gen.kind!r}) does not fill blanks: train it with "
-                        f"algorithm = \"maskgan\"")
+    require_infiller(gen, path)
     prepared = []
     for number, text in enumerate(texts, 1):  # every template is checked before any is filled
         where = f"template {number}: " if args.file else ""

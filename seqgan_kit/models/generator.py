@@ -219,14 +219,16 @@ class SequenceGenerator(nn.Module):
         ``temperature = 0`` gives greedy decoding.
         """
         length = self.max_len if length is None else length
-        chunks = []
-        for lo in range(0, n, batch_size):
-            rows = min(batch_size, n - lo)
-            chunks.append(self.generate(self.initial_state(rows), length, temperature, generator, method,
-                                        position=0))
+        chunks = [self.sample_batch(min(batch_size, n - lo), length, temperature, generator, method)
+                  for lo in range(0, n, batch_size)]
         if not chunks:
             return torch.empty(0, length, dtype=torch.long, device=self.device)
         return torch.cat(chunks, dim=0)
+
+    def sample_batch(self, rows: int, length: int, temperature: float = 1.0,
+                     generator: torch.Generator | None = None, method: str = DEFAULT_SAMPLER) -> torch.Tensor:
+        """One batch of :meth:`sample`: ``[rows, length]`` int64, left to right from the initial state."""
+        return self.generate(self.initial_state(rows), length, temperature, generator, method, position=0)
 
     # ----------------------------------------------------------------- shared: Gumbel-softmax relaxation
     def gumbel_rollout(self, n: int, beta: float, generator: torch.Generator | None = None

@@ -263,24 +263,18 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
                 c[0].expand(batch, -1).contiguous())
 
     # ----------------------------------------------------------------- SequenceGenerator API
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
-               batch_size: int = 4096, length: int | None = None, method: str = DEFAULT_SAMPLER) -> torch.Tensor:
-        """``[n, T]`` samples. Length-conditional in-filler (:meth:`length_conditional`): each row's EOS position
-        is drawn from ``length_logp``, then every position before it is filled (:meth:`fill`); otherwise the
-        LM's or the all-``<missing>`` in-filler's left-to-right sampling."""
-        if not self.length_conditional() or (length is not None and length != self.max_len):
-            return super().sample(n, temperature, generator, batch_size, length, method)
+    def sample_batch(self, rows: int, length: int, temperature: float = 1.0,
+                     generator: torch.Generator | None = None, method: str = DEFAULT_SAMPLER) -> torch.Tensor:
+        """``[rows, length]`` samples. Length-conditional in-filler (:meth:`length_conditional`): each row's EOS
+        position is drawn from ``length_logp``, then every position before it is filled (:meth:`fill`);
+        otherwise the LM's or the all-``<missing>`` in-filler's left-to-right sampling."""
+        if not self.length_conditional() or length != self.max_len:
+            return super().sample_batch(rows, length, temperature, generator, method)
         pos = torch.arange(self.max_len, device=self.device)  # [T]
-        chunks = []
-        for lo in range(0, n, batch_size):
-            rows = min(batch_size, n - lo)
-            eos_at = torch.multinomial(self.length_logp.exp(), rows, replacement=True, generator=generator)  # [R]
-            present = pos >= eos_at.unsqueeze(1)  # [R, T]: EOS and the padding after it
-            seqs = torch.where(pos == eos_at.unsqueeze(1), self.eos_token, self.pad_token)  # [R, T]
-            chunks.append(self.fill(seqs, present, temperature, generator, method)[0])
-        if not chunks:
-            return torch.empty(0, self.max_len, dtype=torch.long, device=self.device)
-        return torch.cat(chunks, dim=0)
+        eos_at = torch.multinomial(self.length_logp.exp(), rows, replacement=True, generator=generator)  # [R]
+        present = pos >= eos_at.unsqueeze(1)  # [R, T]: EOS and the padding after it
+        seqs = torch.where(pos == eos_at.unsqueeze(1), self.eos_token, self.pad_token)  # [R, T]
+        return self.fill(seqs, present, temperature, generator, method)[0]
 
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         if not bool(self.infilling):

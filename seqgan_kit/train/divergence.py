@@ -33,14 +33,19 @@ def optimizer_step(optimizer: torch.optim.Optimizer, where: str) -> None:
         raise UserError(diverged(where, "update (float32 overflow)")) from None
 
 
+def clip_gradients(params, clip: float) -> None:
+    """A global-norm clip of the gradients of ``params`` at ``clip`` (0: none)."""
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+
+
 def backward_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: str, clip: float = 0.0,
                   params=None) -> None:
-    """One update from ``loss``: gradients, a global-norm clip at ``clip`` (0: none) over ``params`` (default:
-    the optimizer's parameters), then :func:`optimizer_step`."""
+    """One update from ``loss``: gradients, :func:`clip_gradients` at ``clip`` over ``params`` (default: the
+    optimizer's parameters), then :func:`optimizer_step`."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if clip > 0:
-        if params is None:
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-        torch.nn.utils.clip_grad_norm_(params, clip)
+    if params is None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+    clip_gradients(params, clip)
     optimizer_step(optimizer, where)

@@ -19,9 +19,10 @@ Masks (:mod:`seqgan_kit.rl.masks`): a fresh ``present`` mask per step from the r
 real batches from ``maskgan_batches``; samples from the global torch stream (all checkpointed).
 
 The model evaluated and sampled (``exp.generator``, ``seqgan-kit sample``) is the ``maskgan`` generator kind,
-which wraps the pretraining LM: it is the LM through MLE; from ``mask_mle`` on it is the in-filler with an
-all-``<missing>`` encoder input (everything masked but token 0), i.e. MaskGAN's unconditional samples, whatever
-``is_present_rate`` the in-filler trains with. With ``is_present_rate = 0`` training itself is unconditional: an
+which wraps the pretraining LM: it is the LM through MLE; from ``mask_mle`` on it is the in-filler with
+everything masked, i.e. MaskGAN's unconditional samples, whatever ``is_present_rate`` the in-filler trains with
+(all-``<missing>`` input for fixed-length sequences, length-conditional for text: see
+:mod:`seqgan_kit.models.maskgan`). With ``is_present_rate = 0`` training itself is unconditional: an
 actor-critic LM GAN with dense per-token rewards, which also runs on the synthetic oracle. ``[init] generator``
 (an MLE run's generator) replaces stage 1. The in-filler at the end of ``mask_mle`` is kept as
 ``generator_maskmle.safetensors`` (the MaskMLE baseline), the final one as ``generator.safetensors``.
@@ -51,7 +52,7 @@ from ..models.maskgan import (
     MaskGANGeneratorConfig,
 )
 from ..rl.masks import STRATEGIES, make_present, masked_span_length
-from .divergence import backward_step, finite_loss, optimizer_step
+from .divergence import backward_step, clip_gradients, finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
@@ -134,11 +135,6 @@ def masked_mean(values: torch.Tensor, masked: torch.Tensor, count: float | None 
     share of the masked positions of a global batch)."""
     m = masked.to(values.dtype)
     return (values * m).sum() / (m.sum().clamp(min=1) if count is None else count)
-
-
-def _clip(params, limit: float) -> None:
-    if limit > 0:
-        torch.nn.utils.clip_grad_norm_(params, limit)
 
 
 @register_algorithm("maskgan", config=MaskGANConfig)
@@ -291,8 +287,8 @@ class MaskGANTrainer:
         self.d_optimizer.zero_grad(set_to_none=True)
         self.c_optimizer.zero_grad(set_to_none=True)
         total.backward()
-        _clip(disc.trunk_parameters(), s.grad_clip)
-        _clip(list(disc.critic.parameters()), s.grad_clip)
+        clip_gradients(disc.trunk_parameters(), s.grad_clip)
+        clip_gradients(list(disc.critic.parameters()), s.grad_clip)
         optimizer_step(self.d_optimizer, where)
         if s.baseline == "critic":
             optimizer_step(self.c_optimizer, f"actor_critic step {step} (critic)")
