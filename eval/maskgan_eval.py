@@ -32,6 +32,7 @@ from pathlib import Path
 from seqgan_kit.cli import main as cli
 from seqgan_kit.data.corpus import load_lines
 from seqgan_kit.metrics.infill import distinct_ngrams
+from seqgan_kit.metrics.sweep import curve_bleu
 from seqgan_kit.runs.textmodel import TextModel
 
 ORDERS = (2, 3, 4)
@@ -147,15 +148,6 @@ def report(result: dict, args: argparse.Namespace) -> None:
     print(f"\nwrote {args.out}.json and {args.out}_examples.md in {result['wall_s']:.0f} s")
 
 
-def curve_bleu(curve: list[dict], self_bleu: float, order: str) -> float | None:
-    """The MLE curve's BLEU at ``self_bleu``, linear between its two neighbouring temperatures (None outside)."""
-    points = sorted((p["self_bleu"][order], p["bleu"][order]) for p in curve)
-    for (s0, b0), (s1, b1) in zip(points, points[1:], strict=False):
-        if s0 <= self_bleu <= s1:
-            return b0 + (b1 - b0) * (self_bleu - s0) / (s1 - s0) if s1 > s0 else b0
-    return None
-
-
 def report_sweep(sweep: dict, paths: list[str]) -> None:
     """Each in-filler point against the MLE LM's temperature curve: BLEU minus the curve's BLEU at the same
     Self-BLEU (positive: above the MLE curve)."""
@@ -167,7 +159,7 @@ def report_sweep(sweep: dict, paths: list[str]) -> None:
     print("|---|---:|---:|---:|---:|")
     for name, points in zip(("maskmle", "maskgan"), runs[1:], strict=True):
         for p in points:
-            ref = curve_bleu(curve, p["self_bleu"][order], order)
+            ref = curve_bleu(curve, p["self_bleu"][order], int(order))
             gap = "outside the curve" if ref is None else f"{p['bleu'][order] - ref:+.4f}"
             print(f"| {name} | {p['temperature']:g} | {p['bleu'][order]:.4f} | {p['self_bleu'][order]:.4f} | {gap} |")
 

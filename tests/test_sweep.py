@@ -158,6 +158,29 @@ def test_table_plain_and_markdown():
     assert md[1].startswith("| --- | ---: |") and len(md) == 2 + 5
 
 
+def _point(t, self_b, b):
+    return {"temperature": t, "bleu": {"2": b}, "self_bleu": {"2": self_b}}
+
+
+def test_gap_to_the_baseline_curve_by_hand():
+    mle = [_point(0.5, 0.9, 0.8), _point(1.0, 0.7, 0.6), _point(1.5, 0.5, 0.3)]
+    gan = [_point(0.5, 0.95, 0.9), _point(1.0, 0.8, 0.75), _point(1.5, 0.6, 0.4), _point(2.0, 0.5, 0.3)]
+    assert sweep.curve_bleu(mle, 0.8, 2) == pytest.approx(0.7)
+    assert sweep.curve_bleu(mle, 0.6, 2) == pytest.approx(0.45)
+    assert sweep.curve_bleu(mle, 0.4, 2) is None and sweep.curve_bleu(mle, 0.95, 2) is None
+    gaps = sweep.gaps_to_baseline({"mle": mle, "gan": gan}, [2])
+    assert list(gaps) == ["gan"]
+    got = [(r["temperature"], r["gap"]["2"]) for r in gaps["gan"]]
+    assert got[0] == (0.5, None)  # Self-BLEU 0.95 lies beyond the MLE curve's range
+    assert got[1][1] == pytest.approx(0.05) and got[2][1] == pytest.approx(-0.05)
+    assert got[3][1] == pytest.approx(0.0)  # exactly on the curve's end point
+    table = sweep.format_gaps(gaps, "mle").splitlines()
+    assert table[0].startswith("BLEU minus mle's curve")
+    assert [row.split() for row in table[2:]] == [["gan", "0.5", "outside"], ["gan", "1", "+0.0500"],
+                                                  ["gan", "1.5", "-0.0500"], ["gan", "2", "+0.0000"]]
+    assert sweep.format_gaps({}, "mle") == ""
+
+
 def test_reference_coverage_rule():
     model = FakeModel()
     assert reference_coverage([["the", "cat"], ["zebra"]], {"the", "cat"}) == pytest.approx(2 / 3)
@@ -235,8 +258,12 @@ def test_cli_table_and_out_dir(tmp_path, capsys):
     assert stdout[1].split() == ["run", "T", "BLEU-2", "Self-BLEU-2", "len", "distinct"]
     assert [line.split()[:2] for line in stdout[2:6]] == [["mle", "0"], ["mle", "1"], ["seqgan", "0"],
                                                            ["seqgan", "1"]]
-    assert stdout[6:] == [f"wrote {out / name}" for name in ("sweep.json", "sweep.md", "sweep_bleu2.png")]
+    assert stdout[6].startswith("BLEU minus mle's curve at the same Self-BLEU")
+    assert stdout[7].split() == ["run", "T", "BLEU-2", "gap"] and [r.split()[:2] for r in stdout[8:10]] == [
+        ["seqgan", "0"], ["seqgan", "1"]]
+    assert stdout[10:] == [f"wrote {out / name}" for name in ("sweep.json", "sweep.md", "sweep_bleu2.png")]
     saved = json.loads((out / "sweep.json").read_text())
+    assert list(saved["gap_to_first"]) == ["seqgan"]
     assert saved["runs"]["mle"] == quality_diversity(RUNS["runs/mle"], REFS, [0, 1], 4, [2])
     md = (out / "sweep.md").read_text()
     assert "| mle | 0 |" in md and "![BLEU-2 vs Self-BLEU-2](sweep_bleu2.png)" in md

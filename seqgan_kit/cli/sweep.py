@@ -101,7 +101,7 @@ def _default_orders(models: list[SweepModel]) -> list[int]:
     return sorted(orders) or [DEFAULT_ORDER]
 
 
-def _write_outputs(out: Path, result: dict[str, Any], table_md: str, summary: str) -> list[Path]:
+def _write_outputs(out: Path, result: dict[str, Any], table_md: str, summary: str, gaps_md: str) -> list[Path]:
     from ..metrics.sweep import plot_sweep
 
     try:
@@ -111,7 +111,7 @@ def _write_outputs(out: Path, result: dict[str, Any], table_md: str, summary: st
     written = [out / "sweep.json", out / "sweep.md"]
     atomic_write(written[0], json.dumps(result, indent=1) + "\n")
     plots = [f"sweep_bleu{o}.png" for o in result["orders"]]
-    md = (f"# Quality–diversity sweep\n\n{summary}\n\n{table_md}\n"
+    md = (f"# Quality–diversity sweep\n\n{summary}\n\n{table_md}\n" + (f"{gaps_md}\n" if gaps_md else "")
           + "".join(f"![BLEU-{o} vs Self-BLEU-{o}]({name})\n" for o, name in zip(result["orders"], plots,
                                                                                  strict=True)))
     atomic_write(written[1], md)
@@ -151,7 +151,7 @@ def _fed_axis(args: argparse.Namespace, first: SweepModel) -> tuple[Any, dict[st
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from ..metrics.sweep import check_references, format_table, quality_diversity
+    from ..metrics.sweep import check_references, format_gaps, format_table, gaps_to_baseline, quality_diversity
 
     temperatures = parse_temperatures(args.temperatures)
     orders = parse_orders(args.orders) if args.orders is not None else None
@@ -181,8 +181,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                                        self_bleu_samples=args.self_bleu_samples, fed_of=fed_of)
               for label, model in zip(labels, models, strict=True)}
     k = next(iter(curves.values()))[0]["n_self_bleu"]
+    gaps = gaps_to_baseline(curves, orders)
     result = {
         "runs": curves,
+        "gap_to_first": gaps,
         "run_dirs": dict(zip(labels, args.runs, strict=True)),
         "corpus": first.corpus,
         "orders": orders,
@@ -200,13 +202,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if fed_info is not None:
         summary += (f" FED (lower is closer) of each temperature's {args.n} samples against {fed_info['n_ref']} "
                     f"reference sentences, encoder {fed_info['label']}.")
-    written = _write_outputs(Path(args.out), result, format_table(curves, orders, markdown=True),
-                             summary) if args.out else []
+    written = _write_outputs(Path(args.out), result, format_table(curves, orders, markdown=True), summary,
+                             format_gaps(gaps, labels[0], markdown=True)) if args.out else []
     if args.json:
         print(json.dumps(result))
         return 0
     print(summary)
     print(format_table(curves, orders), end="")
+    print(format_gaps(gaps, labels[0]), end="")
     for path in written:
         print(f"wrote {path}")
     return 0
@@ -219,7 +222,9 @@ def register_sweep(eval_subparsers: argparse._SubParsersAction) -> None:
         description="Sample every run at each temperature and score the samples: BLEU-n against the "
                     "references (quality) and Self-BLEU-n among themselves (diversity). Compare a GAN with "
                     "the temperature-swept MLE curve, not at one point (Caccia et al., 'Language GANs falling "
-                    "short'). All runs must share one corpus and vocabulary.")
+                    "short'). All runs must share one corpus and vocabulary. The first run is the baseline "
+                    "(give the MLE run first): every other point is also reported as its BLEU minus the first "
+                    "run's curve at the same Self-BLEU.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="text run directories (or checkpoints in them)")
     p.add_argument("--temperatures", default=DEFAULT_TEMPERATURES, metavar="T,T,...",
                    help=f"comma-separated temperatures >= 0, 0 = greedy (default {DEFAULT_TEMPERATURES})")

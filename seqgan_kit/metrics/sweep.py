@@ -16,6 +16,11 @@ Every temperature (and every run) is sampled with the same ``seed``, so the poin
 temperature alone. Temperature 0 is greedy decoding: all samples are identical (Self-BLEU 1 when the
 sentence has at least ``n`` tokens).
 
+Is a GAN above the MLE curve? :func:`gaps_to_baseline` answers it per point: the point's BLEU minus the
+baseline curve's BLEU at the same Self-BLEU, the curve read linearly between its two neighbouring
+temperatures (positive: above the curve, better quality at equal diversity; ``None``: the point's Self-BLEU
+lies outside the range the baseline's temperatures cover, so the curve says nothing there).
+
 Records are plain JSON values; the ``bleu`` and ``self_bleu`` dicts are keyed by the order *as a string*
 (``"2"``), in memory as in JSON, so that a record read back from ``sweep.json`` equals the one written.
 """
@@ -35,7 +40,10 @@ __all__ = [
     "MIN_REFERENCE_COVERAGE",
     "SweepModel",
     "check_references",
+    "curve_bleu",
+    "format_gaps",
     "format_table",
+    "gaps_to_baseline",
     "plot_sweep",
     "quality_diversity",
     "reference_coverage",
@@ -192,6 +200,62 @@ def format_table(curves: dict[str, list[dict[str, Any]]], orders: Iterable[int] 
         return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]).rstrip()
 
     return "\n".join([line(header)] + [line(row) for row in rows]) + "\n"
+
+
+def curve_bleu(records: Sequence[dict[str, Any]], self_bleu_value: float, order: int) -> float | None:
+    """The BLEU-``order`` of the curve ``records`` at Self-BLEU ``self_bleu_value``: linear between the two
+    points (sorted by Self-BLEU) around it; None outside the curve's Self-BLEU range."""
+    key = str(order)
+    points = sorted((r["self_bleu"][key], r["bleu"][key]) for r in records)
+    for (s0, b0), (s1, b1) in zip(points, points[1:], strict=False):
+        if s0 <= self_bleu_value <= s1:
+            return b0 if s1 == s0 else b0 + (b1 - b0) * (self_bleu_value - s0) / (s1 - s0)
+    if len(points) == 1 and points[0][0] == self_bleu_value:
+        return points[0][1]
+    return None
+
+
+def gaps_to_baseline(curves: dict[str, list[dict[str, Any]]],
+                     orders: Iterable[int] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """For every run after the first (the baseline, e.g. the MLE run), every point's BLEU minus the baseline
+    curve's BLEU at the same Self-BLEU (:func:`curve_bleu`): ``{label: [{"temperature": t, "gap": {"2": float
+    or None, ...}}, ...]}``. Positive: above the baseline curve."""
+    orders = sorted(set(orders)) if orders is not None else _orders_of(curves)
+    labels = list(curves)
+    baseline = curves[labels[0]]
+    result = {}
+    for label in labels[1:]:
+        rows = []
+        for r in curves[label]:
+            gap = {}
+            for o in orders:
+                ref = curve_bleu(baseline, r["self_bleu"][str(o)], o)
+                gap[str(o)] = None if ref is None else r["bleu"][str(o)] - ref
+            rows.append({"temperature": r["temperature"], "gap": gap})
+        result[label] = rows
+    return result
+
+
+def format_gaps(gaps: dict[str, list[dict[str, Any]]], baseline: str, markdown: bool = False) -> str:
+    """:func:`gaps_to_baseline` as a table (``outside`` where the baseline curve does not reach); ends with a
+    newline, empty when there is only the baseline."""
+    if not gaps:
+        return ""
+    orders = sorted({int(o) for rows in gaps.values() for r in rows for o in r["gap"]})
+    header = ["run", "T"] + [f"BLEU-{o} gap" for o in orders]
+    rows = [[label, f"{r['temperature']:g}"]
+            + ["outside" if r["gap"][str(o)] is None else f"{r['gap'][str(o)]:+.4f}" for o in orders]
+            for label, records in gaps.items() for r in records]
+    title = f"BLEU minus {baseline}'s curve at the same Self-BLEU (positive: above it)"
+    if markdown:
+        lines = [title, "", "| " + " | ".join(header) + " |",
+                 "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    lines = [title] + ["  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in
+                                                              zip(row[1:], widths[1:], strict=True)]).rstrip()
+                       for row in [header] + rows]
+    return "\n".join(lines) + "\n"
 
 
 def plot_sweep(curves: dict[str, list[dict[str, Any]]], order: int, path: str | Path) -> None:
