@@ -275,6 +275,22 @@ def test_cli_runs_sharing_a_name_are_labelled_by_path(capsys):
     assert list(result["runs"]) == ["runs/mle", "other/mle"]
 
 
+def test_cli_labels_given_as_label_equals_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for d in ("runs/mle", "other/mle"):
+        (tmp_path / d).mkdir(parents=True)
+    result = run_json(capsys, ["LSTM MLE=runs/mle", "GAN=other/mle", "--temperatures", "1", "-n", "3",
+                               "--orders", "2"])
+    assert list(result["runs"]) == ["LSTM MLE", "GAN"]
+    assert result["run_dirs"] == {"LSTM MLE": "runs/mle", "GAN": "other/mle"}
+    assert list(result["gap_to_first"]) == ["GAN"]
+    # no label where the part after '=' does not exist: the whole argument is the path
+    assert main(["eval", "sweep", "x=runs/none", "-n", "3"]) == 2
+    assert "x=runs/none: not a text run" in capsys.readouterr().err
+    assert main(["eval", "sweep", "A=runs/mle", "A=other/mle", "-n", "3"]) == 2
+    assert "share the label 'A'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["runs/mle", "--temperatures", "0.5,abc"], "--temperatures: 'abc' is not a number"),
     (["runs/mle", "--temperatures=-0.5,1"], "--temperatures must be finite and >= 0 (0 = greedy), got -0.5"),

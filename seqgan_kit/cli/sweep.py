@@ -85,13 +85,22 @@ def _check_same_corpus(models: list[SweepModel], paths: list[str]) -> None:
                             "compares runs of one corpus and vocabulary")
 
 
-def _labels(models: list[SweepModel], paths: list[str]) -> list[str]:
-    """Each run's name; the path as given where two runs share a name."""
-    names = [m.name for m in models]
-    labels = [path if names.count(name) > 1 else name for name, path in zip(names, paths, strict=True)]
+def split_label(arg: str) -> tuple[str | None, str]:
+    """``"LABEL=PATH"`` -> ``(LABEL, PATH)`` when PATH exists and ``arg`` itself does not; else ``(None, arg)``."""
+    label, sep, path = arg.partition("=")
+    if sep and label and Path(path).exists() and not Path(arg).exists():
+        return label, path
+    return None, arg
+
+
+def _labels(models: list[SweepModel], paths: list[str], given: list[str | None]) -> list[str]:
+    """The label given (``LABEL=PATH``), else the run's name; the path as given where two runs share a name."""
+    names = [g or m.name for g, m in zip(given, models, strict=True)]
+    labels = [name if g or names.count(name) == 1 else path
+              for g, name, path in zip(given, names, paths, strict=True)]
     for i, label in enumerate(labels):
         if label in labels[:i]:
-            raise UserError(f"{paths[i]} is given twice")
+            raise UserError(f"{paths[i]} is given twice (or two runs share the label {label!r})")
     return labels
 
 
@@ -141,7 +150,7 @@ def _fed_axis(args: argparse.Namespace, first: SweepModel) -> tuple[Any, dict[st
     else:
         texts = load_lines(first.data, seed=first.seed)[1]
     texts = texts[:args.max_ref] if args.max_ref else texts
-    check_coverage(encoder, texts, args.ref or f"test split of {args.runs[0]}")
+    check_coverage(encoder, texts, args.ref or f"test split of {split_label(args.runs[0])[1]}")
     for what, n in (("references", len(texts)), (f"-n {args.n} samples", args.n)):
         if n < min_samples(encoder.dim):
             raise fed_error(n, encoder.dim, f"eval sweep --encoder: {what}", "raise -n or give more references")
@@ -162,16 +171,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.self_bleu_samples is not None and args.self_bleu_samples < 2:
         raise UserError(f"--self-bleu-samples must be at least 2, got {args.self_bleu_samples}")
 
-    models = [load_model(path) for path in args.runs]
-    _check_same_corpus(models, args.runs)
-    labels = _labels(models, args.runs)
+    given, paths = zip(*map(split_label, args.runs), strict=True)
+    models = [load_model(path) for path in paths]
+    _check_same_corpus(models, list(paths))
+    labels = _labels(models, list(paths), list(given))
     orders = orders or _default_orders(models)
 
     first = models[0]
     references = first.read_references(args.ref, limit=args.max_ref)
     if not references:
-        raise UserError(f"{args.ref or args.runs[0]}: no reference sentences")
-    source = args.ref if args.ref is not None else f"test split of {args.runs[0]}"
+        raise UserError(f"{args.ref or paths[0]}: no reference sentences")
+    source = args.ref if args.ref is not None else f"test split of {paths[0]}"
     coverage = None
     if args.ref is not None:  # the run's own test split is right by construction
         coverage = check_references(first, references, args.ref, n=args.n, seed=args.seed)
@@ -185,7 +195,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     result = {
         "runs": curves,
         "gap_to_first": gaps,
-        "run_dirs": dict(zip(labels, args.runs, strict=True)),
+        "run_dirs": dict(zip(labels, paths, strict=True)),
         "corpus": first.corpus,
         "orders": orders,
         "temperatures": temperatures,
@@ -225,7 +235,9 @@ def register_sweep(eval_subparsers: argparse._SubParsersAction) -> None:
                     "short'). All runs must share one corpus and vocabulary. The first run is the baseline "
                     "(give the MLE run first): every other point is also reported as its BLEU minus the first "
                     "run's curve at the same Self-BLEU.")
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="text run directories (or checkpoints in them)")
+    p.add_argument("runs", nargs="+", metavar="[LABEL=]RUN_DIR",
+                   help="text run directories (or checkpoints in them), each optionally labelled LABEL=PATH "
+                        "(default label: the run's name)")
     p.add_argument("--temperatures", default=DEFAULT_TEMPERATURES, metavar="T,T,...",
                    help=f"comma-separated temperatures >= 0, 0 = greedy (default {DEFAULT_TEMPERATURES})")
     p.add_argument("--ref", metavar="FILE",
