@@ -1,6 +1,6 @@
 """BLEU of text generators under RelGAN's protocol and under the toolkit's full protocol, side by side.
 
-    python eval/gumbel_text_eval.py LABEL=CHECKPOINT [LABEL=CHECKPOINT ...] [--ref FILE] [--seeds 0 1 2]
+    python eval/gumbel_text_eval.py [LABEL=]CHECKPOINT [[LABEL=]CHECKPOINT ...] [--ref FILE] [--seeds 0 1 2]
         [-n 9984] [--relgan-n 100] --out eval/results/gumbel/coco_bleu
 
 For every checkpoint (a run directory or a checkpoint file in one) and every seed, ``-n`` samples are drawn at
@@ -26,27 +26,20 @@ import time
 from pathlib import Path
 
 import torch
+from summarize_seeds import spread  # eval/ sibling: the scripts' one mean ± sd formatter
 
-from seqgan_kit.data.corpus import prepare_text_data
+from seqgan_kit.cli.sweep import split_label
 from seqgan_kit.metrics.bleu import BleuReferences, self_bleu
 from seqgan_kit.metrics.nll import nll_test
 from seqgan_kit.runs.textmodel import TextModel
-from seqgan_kit.tasks.text import TOKENIZER_DIR
 
 ORDERS = (2, 3, 4, 5)
 
 
-def spread(values: list[float], digits: int = 3) -> str:
-    mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
-
-
-def measure(label: str, path: str, refs: BleuReferences, seeds: list[int], n: int, relgan_n: int) -> dict:
-    model = TextModel.load(path)
+def measure(label: str, path: str, model: TextModel, refs: BleuReferences, seeds: list[int], n: int,
+            relgan_n: int) -> dict:
     model.generator.eval()
-    data = prepare_text_data(model.data, model.run_dir / TOKENIZER_DIR, model.seed, log=lambda _: None)
-    result = {"label": label, "checkpoint": str(path), "nll_gen": nll_test(model.generator, data.test),
+    result = {"label": label, "checkpoint": str(path), "nll_gen": nll_test(model.generator, model.test_ids()),
               "seeds": {}}
     for seed in seeds:
         t0 = time.perf_counter()
@@ -81,7 +74,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="+", help="LABEL=CHECKPOINT (a run directory or a checkpoint in one)")
+    ap.add_argument("models", nargs="+", help="[LABEL=]CHECKPOINT (a run directory or a checkpoint in one)")
     ap.add_argument("--ref", type=Path, default=None, help="reference file (default: the first run's test split)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("-n", type=int, default=9984)
@@ -90,12 +83,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="output prefix: writes OUT.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pairs = [m.split("=", 1) for m in args.models]
-    if any(len(p) != 2 for p in pairs):
-        raise SystemExit("each model is LABEL=CHECKPOINT")
-    first = TextModel.load(pairs[0][1])
-    refs = BleuReferences(first.read_references(args.ref), max(ORDERS))
-    results = [measure(label, path, refs, args.seeds, args.n, args.relgan_n) for label, path in pairs]
+    pairs = [split_label(m) for m in args.models]  # (label or None, path)
+    models = [TextModel.load(path) for _, path in pairs]
+    refs = BleuReferences(models[0].read_references(args.ref), max(ORDERS))
+    results = [measure(label or path, path, model, refs, args.seeds, args.n, args.relgan_n)
+               for (label, path), model in zip(pairs, models, strict=True)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"ref": str(args.ref or "test split"), "n": args.n, "relgan_n": args.relgan_n, "seeds": args.seeds,
             "temperature": 1.0}

@@ -25,9 +25,10 @@ import argparse
 import contextlib
 import io
 import json
-import statistics
 import time
 from pathlib import Path
+
+from summarize_seeds import spread  # eval/ sibling: the scripts' one mean ± sd formatter
 
 from seqgan_kit.cli import main as cli
 from seqgan_kit.data.corpus import load_lines
@@ -46,12 +47,6 @@ def run_cli(argv: list[str]) -> dict:
     if code != 0:
         raise SystemExit(f"seqgan-kit {' '.join(argv)} failed ({code})")
     return json.loads(out.getvalue())
-
-
-def spread(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.2f} ± {sd:.2f}"
 
 
 def diversity(model: TextModel, n: int, seed: int) -> dict[int, float]:
@@ -119,7 +114,7 @@ def report(result: dict, args: argparse.Namespace) -> None:
     print("| model | " + " | ".join(f"{n}-grams" for n in ORDERS) + " |")
     print("|---|" + "---:|" * len(ORDERS))
     for name, by_seed in result["distinct"].items():
-        cells = [spread([by_seed[s][n] for s in seeds]) for n in ORDERS]
+        cells = [spread([by_seed[s][n] for s in seeds], 2) for n in ORDERS]
         print(f"| {name} | " + " | ".join(cells) + " |")
     for mask, by_model in result["infill"].items():
         print(f"\nin-filling {args.n} test sentences, mask {mask}, mean ± sd over seeds {seeds}")
@@ -128,9 +123,10 @@ def report(result: dict, args: argparse.Namespace) -> None:
         print("|---|---:|---:|---:|---:|---:|---:|")
         for name, by_seed in by_model.items():
             rows = [by_seed[s] for s in seeds]
-            cells = [spread([r["masked_perplexity"] for r in rows]), spread([r["lm_masked_perplexity"] for r in rows]),
-                     spread([r["token_accuracy"] for r in rows]),
-                     *(spread([r["bleu"][str(n)] for r in rows]) for n in ORDERS)]
+            cells = [spread([r["masked_perplexity"] for r in rows], 2),
+                     spread([r["lm_masked_perplexity"] for r in rows], 2),
+                     spread([r["token_accuracy"] for r in rows], 2),
+                     *(spread([r["bleu"][str(n)] for r in rows], 2) for n in ORDERS)]
             print(f"| {name} | " + " | ".join(cells) + " |")
     if "sweep" in result:
         report_sweep(result["sweep"], [str(p) for p in result["models"].values()])

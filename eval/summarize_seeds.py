@@ -28,11 +28,10 @@ def points(records: list[dict], metric: str) -> tuple[float | None, float | None
     return (mle[-1] if mle else None), end, (min(after) if after else None)
 
 
-def spread(values: list[float]) -> str:
-    if not values:
-        return ""
+def spread(values: list[float], digits: int = 3) -> str:
+    """``mean ± sample sd`` of ``values`` (sd 0 for one value); the eval scripts' one formatter."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
+    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def main() -> None:
@@ -48,7 +47,8 @@ def main() -> None:
         values = [v for m in args.metrics for v in points(rows(run), m)]
         table.append(values)
         print(f"| {run.name} | " + " | ".join("" if v is None else f"{v:.3f}" for v in values) + " |")
-    means = [spread([row[i] for row in table if row[i] is not None]) for i in range(len(columns))]
+    columns_present = [[row[i] for row in table if row[i] is not None] for i in range(len(columns))]
+    means = [spread(values) if values else "" for values in columns_present]
     print(f"| mean ± sd ({len(table)} runs) | " + " | ".join(means) + " |")
 
 

@@ -301,6 +301,17 @@ def test_eval_infill_bad_inputs_are_one_line_errors(text_runs, capsys, tmp_path)
     one_line_error(capsys, ["eval", "infill", str(mle)], "does not fill blanks")
 
 
+def test_text_model_test_ids_are_the_test_split_as_trained(text_runs):
+    _, mle, test_lines = text_runs
+    model = TextModel.load(mle)
+    ids = model.test_ids()
+    assert ids.shape == (len(test_lines), model.generator.max_len) and ids.dtype == torch.long
+    assert model.decode(ids) == test_lines
+    gen = model.generator
+    ended = gen.eos_seen(ids)  # [M, T]
+    assert bool(ended[:, -1].all()) and bool((ids[ended & (ids != gen.eos_token)] == gen.pad_token).all())
+
+
 def test_the_lm_baseline_scores_the_same_positions_with_left_context_only(text_runs):
     run, _, _ = text_runs
     model = TextModel.load(run)

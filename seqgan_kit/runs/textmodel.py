@@ -15,7 +15,7 @@ import torch
 
 from ..config import from_dict
 from ..data.cards import DataConfig
-from ..data.corpus import decode_rows, load_lines, load_text_pipeline
+from ..data.corpus import decode_rows, load_lines, load_text_pipeline, prepare_text_data
 from ..data.tokenization import SPECIALS, Tokenizer, Vocab, eval_tokenizer
 from ..errors import UserError
 from ..files import read_lines
@@ -102,6 +102,13 @@ class TextModel:
         """The vocabulary in eval-token space (decoded tokens split like BLEU text), specials excluded."""
         tokens = [t for t in self.vocab.tokens if t not in SPECIALS]
         return {piece for t in tokens for piece in self._split(self.tokenizer.detokenize([t]))}
+
+    def test_ids(self) -> torch.Tensor:
+        """The run's test split encoded exactly as training encoded it: ``[M, T]`` int64 (ids, EOS, then PAD).
+
+        Read from ``data.dir`` as configured (the corpus must still be there), with the run's own vocabulary.
+        """
+        return prepare_text_data(self.data, self.run_dir / TOKENIZER_DIR, self.seed, log=lambda _: None).test
 
     def read_references(self, path: str | Path | None = None, limit: int | None = None) -> list[list[str]]:
         """Tokenized references: a file (one per line, strict UTF-8) or, if ``path`` is None, the run's test
