@@ -45,7 +45,7 @@ def backward_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: s
     optimizer's parameters), then :func:`optimizer_step`."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if params is None:
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-    clip_gradients(params, clip)
+    if clip > 0:  # the default parameter list is only built when there is something to clip
+        clip_gradients(params if params is not None else
+                       [p for group in optimizer.param_groups for p in group["params"]], clip)
     optimizer_step(optimizer, where)
