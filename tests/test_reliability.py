@@ -162,6 +162,69 @@ def test_a_bad_override_on_resume_changes_nothing(run_copy):
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_copy.iterdir() if p.is_file()} == files
 
 
+def _all_files(run: Path) -> dict[str, bytes]:
+    """Every file under a run directory (hidden ones and ``tokenizer/`` included), by relative path."""
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory) -> Path:
+    """A finished tiny whitespace-token text run (one MLE epoch) on a generated corpus."""
+    root = tmp_path_factory.mktemp("text")
+    words = ["the cat", "a dog", "the bird", "a fish"]
+    lines = [f"{words[i % 4]} sees {words[(i * 7) % 4]}" for i in range(120)]
+    (root / "train.txt").write_text("\n".join(lines[:100]) + "\n")
+    (root / "test.txt").write_text("\n".join(lines[100:]) + "\n")
+    recipe = root / "text.toml"
+    recipe.write_text(f'name = "t"\ntask = "text"\ndevice = "cpu"\n[data]\nname = "words"\ndir = "{root}"\n'
+                      'tokenizer = "whitespace"\nmax_len = 8\n[generator]\nemb_dim = 8\nhidden_dim = 8\n'
+                      '[mle]\nepochs = 1\nbatch_size = 32\n[eval]\nbleu_samples = 10\nbleu_references = 10\n')
+    run = root / "run"
+    assert main(["train", str(recipe), "--run-dir", str(run), "--threads", "1"]) == 0
+    return run
+
+
+D_SMALL = ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2]", "discriminator.num_filters=[4, 4]",
+           "discriminator.batch_size=32"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, overrides, needle", [
+    ("synthetic", ["oracle.vocab_size=60"], "other training data"),  # the task is rebuilt and compared
+    ("synthetic", ["oracle.seed=1"], "other training data"),
+    ("synthetic", ["generator.hidden_dim=16"], "has shape"),  # the model is built and loaded
+    ("synthetic", ["algorithm=seqgan", *D_SMALL], "no discriminator weights"),  # another algorithm's models
+    ("synthetic", ["mle.lr=-1"], "mle.lr"),  # plain validation
+    ("synthetic", ["oracle.train_file=nowhere.txt"], "nowhere.txt"),  # the task's data are read
+    ("text", ["data.max_train=50"], "other training examples"),  # the tokenizer's check
+    ("text", ["algorithm=seqgan", *D_SMALL], "no discriminator weights"),
+    ("text", ["data.tokenizer=char"], "vocab.json"),
+])
+def test_a_failed_resume_leaves_every_file_of_the_run_byte_identical(base_run, text_run, tmp_path, capsys, kind,
+                                                                       overrides, needle):
+    """A resume whose overrides fail anywhere (validation, the task or tokenizer check, building the models,
+    loading the checkpoint) writes nothing: config.toml, run.json, metrics, tokenizer, every file as it was;
+    and a plain ``--resume`` still works afterwards."""
+    run = tmp_path / "run"
+    shutil.copytree(base_run if kind == "synthetic" else text_run, run)
+    before = _all_files(run)
+    args = [a for kv in overrides for a in ("--set", kv)]
+    assert main(["train", "--resume", str(run), *args, "--threads", "1"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("seqgan-kit: error: ")]
+    assert len(err) == 1 and needle in err[0], err
+    assert _all_files(run) == before
+    if kind == "synthetic" and overrides == ["oracle.vocab_size=60"]:  # and the run is still resumable
+        assert main(["train", "--resume", str(run), "--set", "mle.epochs=3", "--threads", "1"]) == 0
+
+
+def test_run_dir_with_resume_is_an_error(run_copy, tmp_path, capsys):
+    before = _all_files(run_copy)
+    assert main(["train", "--resume", str(run_copy), "--run-dir", str(tmp_path / "elsewhere")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--run-dir cannot be combined with --resume" in err[0], err
+    assert _all_files(run_copy) == before and not (tmp_path / "elsewhere").exists()
+
+
 def test_a_fresh_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path, monkeypatch, capsys):
     """Bad training data (found after the folder is made) and Ctrl-C before the first checkpoint remove the run
     directory the run made; a folder the user made beforehand is kept."""

@@ -22,7 +22,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         from .launch import launch
 
-        check_before_launch(args.recipe, args.set or [], args.resume, args.nproc)  # bad input: no rank starts
+        # bad input: no rank starts
+        check_before_launch(args.recipe, args.set or [], args.resume, args.nproc, args.run_dir)
         argv = [*([args.recipe] if args.recipe else []), *[f"--set={o}" for o in args.set or []],
                 *([f"--run-dir={args.run_dir}"] if args.run_dir else []),
                 *([f"--resume={args.resume}"] if args.resume else []),
