@@ -397,3 +397,18 @@ def test_text_samples_streamed_in_chunks_equal_one_batch():
     chunks = list(model.iter_sample_ids(100, 0.9, seed=5))
     assert [len(c) for c in chunks] == [32, 32, 32, 4]
     assert torch.equal(torch.cat(chunks), whole)
+
+
+# ------------------------------------------------------------------------------- run directories stay put
+@pytest.mark.parametrize("name", ["../../escaped_by_name", "/tmp/absolute_name", "a/b", "..", "a\\b", ""])
+def test_a_recipe_name_with_folders_is_a_one_line_error(tmp_path, name, capsys, monkeypatch):
+    """The default run directory is ``runs/<name>-<time>``: a name that would put it elsewhere is refused before
+    anything is made, wherever the run would have gone."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "deep" / "er")
+    assert main(["train", RECIPE, *SETS, "--set", f"name={json.dumps(name)}"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("seqgan-kit: error: name: must be a plain name"), err
+    assert [p for p in tmp_path.rglob("*") if p.name not in ("deep", "er")] == []
+    assert not Path("/tmp/absolute_name").exists() and not list(Path("/tmp").glob("absolute_name-*"))
