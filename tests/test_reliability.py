@@ -412,3 +412,56 @@ def test_a_recipe_name_with_folders_is_a_one_line_error(tmp_path, name, capsys, 
     assert len(err) == 1 and err[0].startswith("seqgan-kit: error: name: must be a plain name"), err
     assert [p for p in tmp_path.rglob("*") if p.name not in ("deep", "er")] == []
     assert not Path("/tmp/absolute_name").exists() and not list(Path("/tmp").glob("absolute_name-*"))
+
+
+def _start_writing(base_run: Path, out: Path) -> subprocess.Popen:
+    """A ``sample -n 1e9 --out OUT`` subprocess, returned once its temporary file holds a few chunks."""
+    proc = subprocess.Popen([sys.executable, "-m", "seqgan_kit", "sample", str(base_run), "-n", "1000000000",
+                             "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = out.with_name(f".{out.name}.tmp{proc.pid}")
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 4096 * 13):
+        time.sleep(0.2)
+    assert tmp.exists(), "the writer made no temporary file"
+    return proc
+
+
+@pytest.mark.slow
+def test_a_killed_writers_temp_file_never_outlives_the_next_write(base_run, tmp_path):
+    """SIGTERM: the writer removes its own temporary file. kill -9: the file stays until the next command
+    that writes the same target, which removes it (a live writer's file is left alone)."""
+    out = tmp_path / "s.txt"
+    proc = _start_writing(base_run, out)
+    proc.terminate()
+    assert proc.wait(timeout=30) == 128 + 15
+    assert list(tmp_path.iterdir()) == []
+    proc = _start_writing(base_run, out)
+    proc.kill()
+    proc.wait()
+    left = out.with_name(f".s.txt.tmp{proc.pid}")
+    assert left.exists()
+    live = out.with_name(f".s.txt.tmp{os.getpid()}")
+    live.write_text("busy")
+    code, _, err = cli("sample", str(base_run), "-n", "3", "--out", str(out))
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["s.txt", live.name])
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_a_killed_data_prepare_build_folder_is_removed_by_the_next_prepare(tmp_path, capsys):
+    """A ``data prepare`` killed mid-build leaves ``<root>/.<corpus>.tmpPID/``; the next prepare into that root
+    (of any corpus) removes it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "import os, pathlib, sys, time; "
+                             "d = pathlib.Path(sys.argv[1]) / f'.image_coco.tmp{os.getpid()}'; d.mkdir(); "
+                             "(d / 'train.txt').write_text('half'); print(d, flush=True); time.sleep(60)", str(root)],
+                            stdout=subprocess.PIPE, text=True)
+    build = Path(proc.stdout.readline().strip())
+    proc.kill()
+    proc.wait()
+    assert build.is_dir()
+    source = tmp_path / "poems.txt"
+    source.write_text("x\n")
+    assert main(["data", "prepare", "poetry_quatrain5", "--source", str(source), "--root", str(root)]) == 2
+    assert not build.exists(), "the stale build folder of a dead process is removed"

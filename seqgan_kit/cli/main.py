@@ -9,7 +9,9 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -237,9 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum: int, _frame) -> None:
+    """SIGTERM unwinds like an error: temporary files are removed and a fresh run without a checkpoint too."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if "WORLD_SIZE" not in os.environ and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)  # torchrun's ranks keep the default
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
@@ -249,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         print("seqgan-kit: interrupted (a run that wrote a checkpoint can be continued with: seqgan-kit train "
               "--resume RUN_DIR)", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
