@@ -465,3 +465,21 @@ def test_a_killed_data_prepare_build_folder_is_removed_by_the_next_prepare(tmp_p
     source.write_text("x\n")
     assert main(["data", "prepare", "poetry_quatrain5", "--source", str(source), "--root", str(root)]) == 2
     assert not build.exists(), "the stale build folder of a dead process is removed"
+
+
+# ------------------------------------------------------------------------------------- damaged records
+def test_a_damaged_middle_line_of_the_metrics_log_is_kept_aside_with_a_warning(run_copy, capsys):
+    """Resume keeps every record; a garbage line in the middle goes to metrics.jsonl.damaged, named by its line
+    number in a warning; a torn last line (a crash in mid-write) is only left out, as before."""
+    log = run_copy / "metrics.jsonl"
+    lines = log.read_text().splitlines()
+    assert len(lines) == 3  # epochs 0, 1, 2
+    log.write_text("\n".join([lines[0], "garbage {not json", lines[1], "[1, 2]", lines[2]]) + "\n"
+                   + '{"phase": "pretrain_g", "epo')
+    assert main(["train", "--resume", str(run_copy), "--set", "mle.epochs=3", "--threads", "1"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(err) == 1 and "lines 2, 4" in err[0] and "metrics.jsonl.damaged" in err[0], err
+    assert (run_copy / "metrics.jsonl.damaged").read_text() == "garbage {not json\n[1, 2]\n"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3]
+    assert [json.dumps(r) for r in records[:3]] == [json.dumps(json.loads(line)) for line in lines]
