@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -483,3 +484,51 @@ def test_a_damaged_middle_line_of_the_metrics_log_is_kept_aside_with_a_warning(r
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1, 2, 3]
     assert [json.dumps(r) for r in records[:3]] == [json.dumps(json.loads(line)) for line in lines]
+
+
+# ------------------------------------------------------------------------------------------ FED inputs
+def test_fed_is_a_finite_number_or_a_one_line_error():
+    """One sample, a negative/NaN/infinite eps, non-finite embeddings, an eps that breaks the factorisation: a
+    FEDError (one line at the CLI, a ValueError to library callers), never LinAlgError and never ``nan``."""
+    from seqgan_kit.errors import UserError
+    from seqgan_kit.metrics.embedding import FEDError, fed
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 4)), rng.normal(size=(30, 4))
+    assert np.isfinite(fed(x, y)) and np.isfinite(fed(x, y, eps=1e-6))
+    bad_inf = y.copy()
+    bad_inf[3, 1] = np.inf
+    cases = [(x, y[:1], 1e-6, "at least 2"), (x, y, float("nan"), "--eps"), (x, y, float("inf"), "--eps"),
+             (x, y, -1.0, "--eps"), (x, bad_inf, 0.0, "non-finite"), (x, y, 1e300, "cannot be computed")]
+    for ref, gen, eps, needle in cases:
+        with pytest.raises(FEDError, match=needle) as info:
+            fed(ref, gen, eps=eps)
+        assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
+
+
+@pytest.fixture(scope="module")
+def w2v_run(text_run, tmp_path_factory) -> Path:
+    """A tiny word2vec encoder run on the corpus of ``text_run``."""
+    run = tmp_path_factory.mktemp("w2v") / "run"
+    recipe = text_run.parent / "text.toml"
+    assert main(["train", str(recipe), "--run-dir", str(run), "--set", "algorithm=word2vec", "--set",
+                 "word2vec.vector_size=8", "--set", "word2vec.min_count=1", "--set", "word2vec.epochs=1", "--set",
+                 "word2vec.workers=1"]) == 0
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("eps, hyps, needle", [("1e-6", 1, "at least 2 sentences, got 1"),
+                                               ("0", 1, "at least 2 sentences, got 1"),
+                                               ("inf", 20, "--eps must be a finite number"),
+                                               ("nan", 20, "--eps must be a finite number"),
+                                               ("-1", 20, "--eps must be a finite number")])
+def test_eval_fed_bad_eps_and_one_hypothesis_are_one_line_errors(w2v_run, text_run, tmp_path, capsys, eps, hyps,
+                                                                 needle):
+    test = (text_run.parent / "test.txt").read_text().splitlines()
+    hyp = tmp_path / "hyp.txt"
+    hyp.write_text("\n".join(test[:hyps]) + "\n")
+    assert main(["eval", "fed", "--encoder", str(w2v_run), "--hyp", str(hyp), "--ref",
+                 str(text_run.parent / "train.txt"), "--eps", eps]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ") and needle in err[0], err
