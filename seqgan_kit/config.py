@@ -75,6 +75,24 @@ def in_range(obj: Any, name: str, low: float, high: float, low_open: bool = Fals
         raise ConfigError(name, f"must lie in {interval}, got {value}")
 
 
+SEED_LIMIT = 1 << 63
+"""Seeds lie in ``[0, 2^63)``: every random generator the toolkit feeds (torch, numpy, gensim) takes them."""
+INT_LIMIT = 1 << 63
+"""Config integers are 64-bit signed (TOML's own range), so no size or count overflows a tensor dimension."""
+
+
+def is_seed_name(name: str) -> bool:
+    """Does the key or flag ``name`` (``seed``, ``oracle.seed``, ``data_seed``, ``--seed``) hold a seed?"""
+    last = name.rsplit(".", 1)[-1].lstrip("-").replace("-", "_")
+    return last == "seed" or last.endswith("_seed")
+
+
+def check_seed(name: str, value: int) -> None:
+    """UserError (naming ``name``) unless ``value`` is a seed in ``[0, 2^63)``."""
+    if not 0 <= value < SEED_LIMIT:
+        raise UserError(f"{name} must be a whole number in [0, 2^63), got {value}")
+
+
 def one_of(obj: Any, name: str, choices: Iterable[Any]) -> None:
     """``obj.name`` must be one of ``choices``."""
     choices = tuple(choices)
@@ -130,6 +148,10 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(key, f"expected an integer, got {value!r}")
+        if is_seed_name(key) and not 0 <= value < SEED_LIMIT:
+            raise ConfigError(key, f"a seed must be a whole number in [0, 2^63), got {value}")
+        if not -INT_LIMIT <= value < INT_LIMIT:
+            raise ConfigError(key, f"must fit in 64 bits (|value| < 2^63), got {value}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):

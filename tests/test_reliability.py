@@ -532,3 +532,44 @@ def test_eval_fed_bad_eps_and_one_hypothesis_are_one_line_errors(w2v_run, text_r
                  str(text_run.parent / "train.txt"), "--eps", eps]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ") and needle in err[0], err
+
+
+# ------------------------------------------------------------------------------------------------ seeds
+BIG = str(2**64)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", RECIPE, "--set", f"seed={BIG}", "--run-dir", "x"], "seed: a seed must be"),
+    (["train", RECIPE, "--set", "seed=-1", "--run-dir", "x"], "seed: a seed must be"),
+    (["train", RECIPE, "--set", f"oracle.seed={2**63}", "--run-dir", "x"], "oracle.seed: a seed must be"),
+    (["train", RECIPE, "--set", f"mle.epochs={BIG}", "--run-dir", "x"], "mle.epochs: must fit in 64 bits"),
+    (["sample", "RUN", "-n", "2", "--seed", BIG], "--seed must be a whole number in [0, 2^63)"),
+    (["sample", "RUN", "-n", "2", "--seed", "-1"], "--seed must be"),
+    (["eval", "sweep", "RUN", "-n", "10", "--seed", BIG], "--seed must be"),
+    (["eval", "infill", "RUN", "--seed", BIG], "--seed must be"),
+    (["fill", "RUN", "1 ___ 3", "--seed", BIG], "--seed must be"),
+    (["eval", "nll-oracle", "--oracle", BIG, "--samples", "x.txt"], "--oracle (a random oracle's seed) must be"),
+    (["eval", "nll-oracle", "--oracle", "-5", "--samples", "x.txt"], "--oracle (a random oracle's seed) must be"),
+])
+def test_seeds_outside_0_to_2_63_are_one_line_errors_on_every_command(base_run, tmp_path, monkeypatch, capsys,
+                                                                       args, needle):
+    """Every command taking a seed checks it before any work (``torch.manual_seed`` would overflow above 2^64
+    and wrap negative ones)."""
+    monkeypatch.chdir(tmp_path)
+    assert main([str(base_run) if a == "RUN" else a for a in args]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ") and needle in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_seed_flag_of_the_parser_is_checked():
+    """The check walks the parsed flags by name, so a command added later with a ``--seed`` is covered too."""
+    from seqgan_kit.cli.main import build_parser, check_seed_flags
+    from seqgan_kit.errors import UserError
+
+    parser = build_parser()
+    commands = [["sample", "r"], ["eval", "sweep", "r"], ["eval", "infill", "r"], ["fill", "r", "t"]]
+    for cmd in commands:
+        check_seed_flags(parser.parse_args([*cmd, "--seed", str(2**63 - 1)]))
+        with pytest.raises(UserError, match="--seed"):
+            check_seed_flags(parser.parse_args([*cmd, "--seed", str(2**63)]))

@@ -130,7 +130,10 @@ def _parse_oracle(text: str, vocab_size: int, emb_dim: int, hidden_dim: int):
     from ..models.oracle import load_oracle_npz, random_oracle
 
     if text.lstrip("-").isdigit():
+        from ..config import check_seed
         from ..train.experiment import check_parameter_memory, lstm_parameter_bytes
+
+        check_seed("--oracle (a random oracle's seed)", int(text))
 
         check_parameter_memory({"oracle": lstm_parameter_bytes(vocab_size, emb_dim, hidden_dim)},
                                "lower --vocab-size, --emb-dim or --hidden-dim")
@@ -244,6 +247,15 @@ def _terminated(signum: int, _frame) -> None:
     raise SystemExit(128 + signum)
 
 
+def check_seed_flags(args: argparse.Namespace) -> None:
+    """Every ``--seed``-like flag of every command lies in ``[0, 2^63)`` (one line, before any work)."""
+    from ..config import check_seed, is_seed_name
+
+    for name, value in vars(args).items():
+        if is_seed_name(name) and isinstance(value, int) and not isinstance(value, bool):
+            check_seed(f"--{name.replace('_', '-')}", value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -251,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if "WORLD_SIZE" not in os.environ and threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminated)  # torchrun's ranks keep the default
     try:
+        check_seed_flags(args)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"seqgan-kit: error: {exc}", file=sys.stderr)
