@@ -573,3 +573,25 @@ def test_every_seed_flag_of_the_parser_is_checked():
         check_seed_flags(parser.parse_args([*cmd, "--seed", str(2**63 - 1)]))
         with pytest.raises(UserError, match="--seed"):
             check_seed_flags(parser.parse_args([*cmd, "--seed", str(2**63)]))
+
+
+# ------------------------------------------------------------------------------ torchrun's environment
+@pytest.mark.parametrize("env, needle", [
+    ({"WORLD_SIZE": "2"}, "RANK is not set"),
+    ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR is not set"),
+    ({"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "localhost"}, "MASTER_PORT is not set"),
+    ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"}, "RANK must lie in"),
+    ({"WORLD_SIZE": "2", "RANK": "x"}, "RANK must be a whole number"),
+    ({"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "h", "MASTER_PORT": "99999"}, "MASTER_PORT must be"),
+])
+def test_a_partial_torchrun_environment_is_a_one_line_error(run_copy, monkeypatch, capsys, env, needle):
+    """WORLD_SIZE > 1 set by hand, without what torchrun sets beside it, stops before any work."""
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    before = _all_files(run_copy)
+    assert main(["train", "--resume", str(run_copy), "--set", "mle.epochs=3"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ") and needle in err[0], err
+    assert _all_files(run_copy) == before
