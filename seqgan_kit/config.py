@@ -29,6 +29,9 @@ from typing import Any
 from .errors import UserError
 
 EXTENDS = "extends"
+MAX_EXTENDS = 64
+"""The longest ``extends`` chain read (a recipe and 63 ancestors): deeper is surely a mistake, and is refused
+before it can exhaust the interpreter's stack."""
 
 
 class ConfigError(UserError):
@@ -219,6 +222,8 @@ def read_toml(path: str | Path, what: str = "recipe") -> dict[str, Any]:
         raise UserError(f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{what} {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UserError(f"{what} {path} nests arrays or tables too deeply to read") from None
 
 
 def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -246,6 +251,9 @@ def read_recipe(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, An
     """
     path = Path(path)
     resolved = path.resolve()
+    if len(_chain) >= MAX_EXTENDS:
+        raise UserError(f"recipe {_chain[0]}: its 'extends' chain is longer than {MAX_EXTENDS} recipes (at "
+                        f"{path}): shorten it")
     if resolved in _chain:
         cycle = " -> ".join(p.name for p in (*_chain, resolved))
         raise UserError(f"recipe {path}: 'extends' forms a cycle ({cycle})")
@@ -283,6 +291,8 @@ def parse_override(text: str) -> tuple[str, Override]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except RecursionError:
+        raise UserError(f"--set {key}: the value nests arrays or tables too deeply") from None
     return key, Override(value, raw)
 
 

@@ -595,3 +595,75 @@ def test_a_partial_torchrun_environment_is_a_one_line_error(run_copy, monkeypatc
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ") and needle in err[0], err
     assert _all_files(run_copy) == before
+
+
+# ----------------------------------------------------------------------------- non-finite weights, depth
+@pytest.fixture(scope="module")
+def nan_runs(base_run, tmp_path_factory) -> dict[str, Path]:
+    """Copies of the base run whose generator weights hold a NaN / a +inf (checkpoint and MLE weights)."""
+    from seqgan_kit.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    out = {}
+    for tag, value in (("nan", float("nan")), ("inf", float("inf"))):
+        run = tmp_path_factory.mktemp(tag) / "run"
+        shutil.copytree(base_run, run)
+        for name in ("checkpoint.safetensors", "generator_mle.safetensors"):
+            tensors, meta = load_checkpoint(base_run / name)
+            tensors["model.generator.lstm.weight_ih_l0"][0, 0] = value
+            save_checkpoint(run / name, tensors, meta)
+        out[tag] = run
+    return out
+
+
+@pytest.mark.parametrize("tag", ["nan", "inf"])
+@pytest.mark.parametrize("command", ["nll-test", "sample", "sample-weights", "resume"])
+def test_a_checkpoint_with_non_finite_weights_is_refused_by_every_loader(nan_runs, tmp_path, capsys, tag, command):
+    """``eval nll-test`` printed ``nan`` with exit 0, ``sample`` a traceback: now every loader refuses."""
+    run = nan_runs[tag]
+    samples = tmp_path / "ids.txt"
+    samples.write_text("1 2 3 4 5 6\n")
+    before = _all_files(run)
+    args = {"nll-test": ["eval", "nll-test", "--checkpoint", str(run), "--samples", str(samples)],
+            "sample": ["sample", str(run), "-n", "2"],
+            "sample-weights": ["sample", str(run / "generator_mle.safetensors"), "-n", "2"],
+            "resume": ["train", "--resume", str(run), "--set", "mle.epochs=3", "--threads", "1"]}[command]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert len(err) == 1 and ("NaN" in err[0] or "non-finite" in err[0]), err
+    assert captured.out == "" or command == "resume"
+    assert _all_files(run) == before
+
+
+def test_a_non_finite_score_is_an_error_not_a_number(capsys):
+    from seqgan_kit.cli.main import _print_result
+    from seqgan_kit.errors import UserError
+
+    with pytest.raises(UserError, match="nll_test is not finite"):
+        _print_result({"nll_test": float("nan"), "n_sequences": 3}, False)
+    with pytest.raises(UserError, match="nll_oracle is not finite"):
+        _print_result({"nll_oracle": float("inf")}, True)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_1200_deep_extends_chain_and_deep_nesting_are_one_line_errors(tmp_path, capsys):
+    """No RecursionError from user input: the extends chain has a depth limit; TOML and JSON nested thousands
+    deep (a recipe, a --set value, a metrics line) are refused or skipped in one line."""
+    for i in range(1200):
+        (tmp_path / f"r{i}.toml").write_text(f'extends = "r{i + 1}.toml"\n' if i < 1199 else 'name = "x"\n')
+    assert main(["train", str(tmp_path / "r0.toml"), "--run-dir", str(tmp_path / "run")]) == 2
+    deep = "[" * 5000 + "]" * 5000
+    (tmp_path / "deep.toml").write_text(f"v = {deep}\n")
+    assert main(["train", str(tmp_path / "deep.toml"), "--run-dir", str(tmp_path / "run")]) == 2
+    assert main(["train", RECIPE, "--set", f"mle.lr={deep}", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("seqgan-kit: error: ") for line in err), err
+    assert "longer than 64 recipes" in err[0] and "too deeply" in err[1] and "too deeply" in err[2]
+    assert not (tmp_path / "run").exists()
+    from seqgan_kit.config import MAX_EXTENDS, read_recipe
+
+    assert read_recipe(tmp_path / f"r{1200 - MAX_EXTENDS}.toml") == {"name": "x"}  # 64 recipes in all: fine
+    from seqgan_kit.runs.rundir import RunDir
+
+    (tmp_path / "metrics.jsonl").write_text('{"a": 1}\n' + deep + "\n")
+    assert RunDir(tmp_path).read_metrics() == [{"a": 1}]

@@ -142,6 +142,12 @@ def _parse_oracle(text: str, vocab_size: int, emb_dim: int, hidden_dim: int):
 
 
 def _print_result(result: dict, as_json: bool) -> None:
+    """Print a metric's result; a non-finite score is an error, never a number (a damaged model, an impossible
+    token)."""
+    bad = [key for key, value in result.items() if isinstance(value, float) and not math.isfinite(value)]
+    if bad:
+        raise UserError(f"{bad[0]} is not finite ({result[bad[0]]}): the model gives some of these sequences no "
+                        f"probability, or its weights are damaged")
     if as_json:
         print(json.dumps(result))
     else:

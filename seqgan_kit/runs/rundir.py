@@ -171,7 +171,7 @@ class RunDir:
         """``run.json`` as a dict (empty when missing or damaged)."""
         try:
             info = json.loads((self.path / INFO).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}
         return info if isinstance(info, dict) else {}
 
@@ -210,14 +210,14 @@ class RunDir:
         for number, line in enumerate(lines, start=1):
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 record = None
             if isinstance(record, dict):
                 records.append(record)
             elif line.strip():
                 damaged.append((number, line))
         if torn:
-            with contextlib.suppress(json.JSONDecodeError):
+            with contextlib.suppress(json.JSONDecodeError, RecursionError):
                 record = json.loads(torn)
                 if isinstance(record, dict):  # a complete record whose newline was lost
                     records.append(record)
