@@ -29,6 +29,9 @@ from typing import Any
 from .errors import UserError
 
 EXTENDS = "extends"
+MAX_EXTENDS = 64
+"""The longest ``extends`` chain read (a recipe and 63 ancestors): deeper is surely a mistake, and is refused
+before it can exhaust the interpreter's stack."""
 
 
 class ConfigError(UserError):
@@ -73,6 +76,24 @@ def in_range(obj: Any, name: str, low: float, high: float, low_open: bool = Fals
     if not (ok_low and ok_high):
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
         raise ConfigError(name, f"must lie in {interval}, got {value}")
+
+
+SEED_LIMIT = 1 << 63
+"""Seeds lie in ``[0, 2^63)``: every random generator the toolkit feeds (torch, numpy, gensim) takes them."""
+INT_LIMIT = 1 << 63
+"""Config integers are 64-bit signed (TOML's own range), so no size or count overflows a tensor dimension."""
+
+
+def is_seed_name(name: str) -> bool:
+    """Does the key or flag ``name`` (``seed``, ``oracle.seed``, ``data_seed``, ``--seed``) hold a seed?"""
+    last = name.rsplit(".", 1)[-1].lstrip("-").replace("-", "_")
+    return last == "seed" or last.endswith("_seed")
+
+
+def check_seed(name: str, value: int) -> None:
+    """UserError (naming ``name``) unless ``value`` is a seed in ``[0, 2^63)``."""
+    if not 0 <= value < SEED_LIMIT:
+        raise UserError(f"{name} must be a whole number in [0, 2^63), got {value}")
 
 
 def one_of(obj: Any, name: str, choices: Iterable[Any]) -> None:
@@ -130,6 +151,10 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(key, f"expected an integer, got {value!r}")
+        if is_seed_name(key) and not 0 <= value < SEED_LIMIT:
+            raise ConfigError(key, f"a seed must be a whole number in [0, 2^63), got {value}")
+        if not -INT_LIMIT <= value < INT_LIMIT:
+            raise ConfigError(key, f"must fit in 64 bits (|value| < 2^63), got {value}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -197,6 +222,8 @@ def read_toml(path: str | Path, what: str = "recipe") -> dict[str, Any]:
         raise UserError(f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{what} {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UserError(f"{what} {path} nests arrays or tables too deeply to read") from None
 
 
 def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -224,6 +251,9 @@ def read_recipe(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, An
     """
     path = Path(path)
     resolved = path.resolve()
+    if len(_chain) >= MAX_EXTENDS:
+        raise UserError(f"recipe {_chain[0]}: its 'extends' chain is longer than {MAX_EXTENDS} recipes (at "
+                        f"{path}): shorten it")
     if resolved in _chain:
         cycle = " -> ".join(p.name for p in (*_chain, resolved))
         raise UserError(f"recipe {path}: 'extends' forms a cycle ({cycle})")
@@ -261,6 +291,8 @@ def parse_override(text: str) -> tuple[str, Override]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except RecursionError:
+        raise UserError(f"--set {key}: the value nests arrays or tables too deeply") from None
     return key, Override(value, raw)
 
 

@@ -44,8 +44,20 @@ T = TypeVar("T")
 BACKENDS = {"cpu": "gloo", "cuda": "nccl"}
 
 
+def _env_int(name: str, default: str | None = None) -> int:
+    raw = os.environ.get(name, default)
+    if raw is None:
+        raise UserError(f"WORLD_SIZE is {os.environ.get('WORLD_SIZE')} but {name} is not set: start several ranks "
+                        f"with torchrun or `seqgan-kit train --nproc N` (which set it), or unset WORLD_SIZE")
+    try:
+        return int(raw)
+    except ValueError:
+        raise UserError(f"{name} must be a whole number, got {raw!r}") from None
+
+
 def world_size_from_env() -> int:
-    """``WORLD_SIZE`` as set by torchrun (1 when not launched by it); UserError when it is not a count."""
+    """``WORLD_SIZE`` as set by torchrun (1 when not launched by it); UserError when it is not a count, or when
+    the rest of what torchrun sets (``RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) is missing or inconsistent."""
     raw = os.environ.get("WORLD_SIZE", "1")
     try:
         world = int(raw)
@@ -53,6 +65,19 @@ def world_size_from_env() -> int:
         raise UserError(f"WORLD_SIZE must be a whole number, got {raw!r}") from None
     if world < 1:
         raise UserError(f"WORLD_SIZE must be >= 1, got {world}")
+    if world > 1:
+        rank, local_rank = _env_int("RANK"), _env_int("LOCAL_RANK", "0")
+        if not 0 <= rank < world:
+            raise UserError(f"RANK must lie in [0, WORLD_SIZE = {world}), got {rank}")
+        if local_rank < 0:
+            raise UserError(f"LOCAL_RANK must be >= 0, got {local_rank}")
+        for name in ("MASTER_ADDR", "MASTER_PORT"):
+            if not os.environ.get(name):
+                raise UserError(f"WORLD_SIZE is {world} but {name} is not set: start several ranks with torchrun "
+                                f"or `seqgan-kit train --nproc N` (which set it), or unset WORLD_SIZE")
+        port = _env_int("MASTER_PORT")
+        if not 0 < port < 65536:
+            raise UserError(f"MASTER_PORT must be a port number in 1..65535, got {port}")
     return world
 
 
@@ -104,7 +129,7 @@ class Ranks:
         world = world_size_from_env()
         if world == 1:
             return cls(), device
-        rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+        rank, local_rank = _env_int("RANK"), _env_int("LOCAL_RANK", "0")
         if device.type == "cuda":
             if local_rank >= torch.cuda.device_count():
                 raise UserError(f"rank {rank} is local rank {local_rank} but this machine has "

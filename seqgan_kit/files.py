@@ -4,6 +4,11 @@ Atomic means: the data go to a temporary file in the target's folder (named ``.N
 to disk, and the temporary file is renamed over the target. A reader sees the old file or the new one, never
 half of one. A failed write removes its temporary file and leaves the target as it was; the ``OSError``
 (read-only folder, full disk, ...) becomes one :class:`~seqgan_kit.errors.UserError` line.
+
+A writer killed outright (``kill -9``, a power cut) cannot remove its temporary file. The next write of the
+same target removes every ``.NAME.tmpPID*`` whose process is gone (:func:`remove_stale_temp_files`), so a
+killed writer's file never outlives the next one; run directories and data roots clean all of theirs when a
+command starts writing there.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +49,7 @@ def atomic_path(path: str | Path, suffix: str = "", make_parents: bool = False) 
     try:
         if make_parents:
             target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(target.parent, target.name)
         yield tmp
         _fsync(tmp)
         os.replace(tmp, target)
@@ -60,21 +67,43 @@ def atomic_write(path: str | Path, data: bytes | str, make_parents: bool = False
         tmp.write_bytes(payload)
 
 
-def remove_stale_temp_files(folder: str | Path) -> list[Path]:
-    """Delete ``.*.tmpPID*`` files in ``folder`` whose process is no longer alive; return what was removed."""
-    removed = []
+def temp_pid(name: str) -> int | None:
+    """The writer's pid in a temporary name ``.<target>.tmp<pid>[suffix]`` (None when it is not one)."""
+    if not name.startswith(".") or TMP_MARK not in name:
+        return None
+    tail = name.rsplit(TMP_MARK, 1)[1]
+    digits = tail[:len(tail) - len(tail.lstrip("0123456789"))]
+    return int(digits) if digits else None
+
+
+def remove_stale_temp_files(folder: str | Path, target: str | None = None) -> list[Path]:
+    """Delete the temporary files (and build folders) in ``folder`` whose writing process is no longer alive;
+    with ``target``, only those of that file name (``.<target>.tmpPID*``). Returns what was removed."""
+    removed: list[Path] = []
     folder = Path(folder)
-    if not folder.is_dir():
+    pattern = f".{glob_escape(target)}{TMP_MARK}*" if target is not None else f".*{TMP_MARK}*"
+    try:
+        candidates = list(folder.glob(pattern))
+    except OSError:
         return removed
-    for path in folder.glob(f".*{TMP_MARK}*"):
-        pid_text = path.name.rsplit(TMP_MARK, 1)[1]
-        digits = "".join(ch for ch in pid_text[:12] if ch.isdigit())
-        if not digits or pid_alive(int(digits)):
+    for path in candidates:
+        pid = temp_pid(path.name)
+        if pid is None or pid_alive(pid):
             continue
-        with contextlib.suppress(OSError):
-            path.unlink()
-            removed.append(path)
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue  # best effort: a read-only folder, or another cleaner was first
+        removed.append(path)
     return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with the glob metacharacters ``*?[`` taken literally."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
 
 
 def pid_alive(pid: int) -> bool:

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -160,6 +161,69 @@ def test_a_bad_override_on_resume_changes_nothing(run_copy):
     code, _, err = cli("train", "--resume", str(run_copy), "--set", "mle.lr=-1", "--threads", "1")
     one_error(code, err, "mle.lr")
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_copy.iterdir() if p.is_file()} == files
+
+
+def _all_files(run: Path) -> dict[str, bytes]:
+    """Every file under a run directory (hidden ones and ``tokenizer/`` included), by relative path."""
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory) -> Path:
+    """A finished tiny whitespace-token text run (one MLE epoch) on a generated corpus."""
+    root = tmp_path_factory.mktemp("text")
+    words = ["the cat", "a dog", "the bird", "a fish"]
+    lines = [f"{words[i % 4]} sees {words[(i * 7) % 4]}" for i in range(120)]
+    (root / "train.txt").write_text("\n".join(lines[:100]) + "\n")
+    (root / "test.txt").write_text("\n".join(lines[100:]) + "\n")
+    recipe = root / "text.toml"
+    recipe.write_text(f'name = "t"\ntask = "text"\ndevice = "cpu"\n[data]\nname = "words"\ndir = "{root}"\n'
+                      'tokenizer = "whitespace"\nmax_len = 8\n[generator]\nemb_dim = 8\nhidden_dim = 8\n'
+                      '[mle]\nepochs = 1\nbatch_size = 32\n[eval]\nbleu_samples = 10\nbleu_references = 10\n')
+    run = root / "run"
+    assert main(["train", str(recipe), "--run-dir", str(run), "--threads", "1"]) == 0
+    return run
+
+
+D_SMALL = ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2]", "discriminator.num_filters=[4, 4]",
+           "discriminator.batch_size=32"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, overrides, needle", [
+    ("synthetic", ["oracle.vocab_size=60"], "other training data"),  # the task is rebuilt and compared
+    ("synthetic", ["oracle.seed=1"], "other training data"),
+    ("synthetic", ["generator.hidden_dim=16"], "has shape"),  # the model is built and loaded
+    ("synthetic", ["algorithm=seqgan", *D_SMALL], "no discriminator weights"),  # another algorithm's models
+    ("synthetic", ["mle.lr=-1"], "mle.lr"),  # plain validation
+    ("synthetic", ["oracle.train_file=nowhere.txt"], "nowhere.txt"),  # the task's data are read
+    ("text", ["data.max_train=50"], "other training examples"),  # the tokenizer's check
+    ("text", ["algorithm=seqgan", *D_SMALL], "no discriminator weights"),
+    ("text", ["data.tokenizer=char"], "vocab.json"),
+])
+def test_a_failed_resume_leaves_every_file_of_the_run_byte_identical(base_run, text_run, tmp_path, capsys, kind,
+                                                                       overrides, needle):
+    """A resume whose overrides fail anywhere (validation, the task or tokenizer check, building the models,
+    loading the checkpoint) writes nothing: config.toml, run.json, metrics, tokenizer, every file as it was;
+    and a plain ``--resume`` still works afterwards."""
+    run = tmp_path / "run"
+    shutil.copytree(base_run if kind == "synthetic" else text_run, run)
+    before = _all_files(run)
+    args = [a for kv in overrides for a in ("--set", kv)]
+    assert main(["train", "--resume", str(run), *args, "--threads", "1"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("seqgan-kit: error: ")]
+    assert len(err) == 1 and needle in err[0], err
+    assert _all_files(run) == before
+    if kind == "synthetic" and overrides == ["oracle.vocab_size=60"]:  # and the run is still resumable
+        assert main(["train", "--resume", str(run), "--set", "mle.epochs=3", "--threads", "1"]) == 0
+
+
+def test_run_dir_with_resume_is_an_error(run_copy, tmp_path, capsys):
+    before = _all_files(run_copy)
+    assert main(["train", "--resume", str(run_copy), "--run-dir", str(tmp_path / "elsewhere")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--run-dir cannot be combined with --resume" in err[0], err
+    assert _all_files(run_copy) == before and not (tmp_path / "elsewhere").exists()
 
 
 def test_a_fresh_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path, monkeypatch, capsys):
@@ -334,3 +398,272 @@ def test_text_samples_streamed_in_chunks_equal_one_batch():
     chunks = list(model.iter_sample_ids(100, 0.9, seed=5))
     assert [len(c) for c in chunks] == [32, 32, 32, 4]
     assert torch.equal(torch.cat(chunks), whole)
+
+
+# ------------------------------------------------------------------------------- run directories stay put
+@pytest.mark.parametrize("name", ["../../escaped_by_name", "/tmp/absolute_name", "a/b", "..", "a\\b", ""])
+def test_a_recipe_name_with_folders_is_a_one_line_error(tmp_path, name, capsys, monkeypatch):
+    """The default run directory is ``runs/<name>-<time>``: a name that would put it elsewhere is refused before
+    anything is made, wherever the run would have gone."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "deep" / "er")
+    assert main(["train", RECIPE, *SETS, "--set", f"name={json.dumps(name)}"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("seqgan-kit: error: name: must be a plain name"), err
+    assert [p for p in tmp_path.rglob("*") if p.name not in ("deep", "er")] == []
+    assert not Path("/tmp/absolute_name").exists() and not list(Path("/tmp").glob("absolute_name-*"))
+
+
+def _start_writing(base_run: Path, out: Path) -> subprocess.Popen:
+    """A ``sample -n 1e9 --out OUT`` subprocess, returned once its temporary file holds a few chunks."""
+    proc = subprocess.Popen([sys.executable, "-m", "seqgan_kit", "sample", str(base_run), "-n", "1000000000",
+                             "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = out.with_name(f".{out.name}.tmp{proc.pid}")
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 4096 * 13):
+        time.sleep(0.2)
+    assert tmp.exists(), "the writer made no temporary file"
+    return proc
+
+
+@pytest.mark.slow
+def test_a_killed_writers_temp_file_never_outlives_the_next_write(base_run, tmp_path):
+    """SIGTERM: the writer removes its own temporary file. kill -9: the file stays until the next command
+    that writes the same target, which removes it (a live writer's file is left alone)."""
+    out = tmp_path / "s.txt"
+    proc = _start_writing(base_run, out)
+    proc.terminate()
+    assert proc.wait(timeout=30) == 128 + 15
+    assert list(tmp_path.iterdir()) == []
+    proc = _start_writing(base_run, out)
+    proc.kill()
+    proc.wait()
+    left = out.with_name(f".s.txt.tmp{proc.pid}")
+    assert left.exists()
+    live = out.with_name(f".s.txt.tmp{os.getpid()}")
+    live.write_text("busy")
+    code, _, err = cli("sample", str(base_run), "-n", "3", "--out", str(out))
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["s.txt", live.name])
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_a_killed_data_prepare_build_folder_is_removed_by_the_next_prepare(tmp_path, capsys):
+    """A ``data prepare`` killed mid-build leaves ``<root>/.<corpus>.tmpPID/``; the next prepare into that root
+    (of any corpus) removes it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "import os, pathlib, sys, time; "
+                             "d = pathlib.Path(sys.argv[1]) / f'.image_coco.tmp{os.getpid()}'; d.mkdir(); "
+                             "(d / 'train.txt').write_text('half'); print(d, flush=True); time.sleep(60)", str(root)],
+                            stdout=subprocess.PIPE, text=True)
+    build = Path(proc.stdout.readline().strip())
+    proc.kill()
+    proc.wait()
+    assert build.is_dir()
+    source = tmp_path / "poems.txt"
+    source.write_text("x\n")
+    assert main(["data", "prepare", "poetry_quatrain5", "--source", str(source), "--root", str(root)]) == 2
+    assert not build.exists(), "the stale build folder of a dead process is removed"
+
+
+# ------------------------------------------------------------------------------------- damaged records
+def test_a_damaged_middle_line_of_the_metrics_log_is_kept_aside_with_a_warning(run_copy, capsys):
+    """Resume keeps every record; a garbage line in the middle goes to metrics.jsonl.damaged, named by its line
+    number in a warning; a torn last line (a crash in mid-write) is only left out, as before."""
+    log = run_copy / "metrics.jsonl"
+    lines = log.read_text().splitlines()
+    assert len(lines) == 3  # epochs 0, 1, 2
+    log.write_text("\n".join([lines[0], "garbage {not json", lines[1], "[1, 2]", lines[2]]) + "\n"
+                   + '{"phase": "pretrain_g", "epo')
+    assert main(["train", "--resume", str(run_copy), "--set", "mle.epochs=3", "--threads", "1"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(err) == 1 and "lines 2, 4" in err[0] and "metrics.jsonl.damaged" in err[0], err
+    assert (run_copy / "metrics.jsonl.damaged").read_text() == "garbage {not json\n[1, 2]\n"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3]
+    assert [json.dumps(r) for r in records[:3]] == [json.dumps(json.loads(line)) for line in lines]
+
+
+# ------------------------------------------------------------------------------------------ FED inputs
+def test_fed_is_a_finite_number_or_a_one_line_error():
+    """One sample, a negative/NaN/infinite eps, non-finite embeddings, an eps that breaks the factorisation: a
+    FEDError (one line at the CLI, a ValueError to library callers), never LinAlgError and never ``nan``."""
+    from seqgan_kit.errors import UserError
+    from seqgan_kit.metrics.embedding import FEDError, fed
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 4)), rng.normal(size=(30, 4))
+    assert np.isfinite(fed(x, y)) and np.isfinite(fed(x, y, eps=1e-6))
+    bad_inf = y.copy()
+    bad_inf[3, 1] = np.inf
+    cases = [(x, y[:1], 1e-6, "at least 2"), (x, y, float("nan"), "--eps"), (x, y, float("inf"), "--eps"),
+             (x, y, -1.0, "--eps"), (x, bad_inf, 0.0, "non-finite"), (x, y, 1e300, "cannot be computed")]
+    for ref, gen, eps, needle in cases:
+        with pytest.raises(FEDError, match=needle) as info:
+            fed(ref, gen, eps=eps)
+        assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
+
+
+@pytest.fixture(scope="module")
+def w2v_run(text_run, tmp_path_factory) -> Path:
+    """A tiny word2vec encoder run on the corpus of ``text_run``."""
+    run = tmp_path_factory.mktemp("w2v") / "run"
+    recipe = text_run.parent / "text.toml"
+    assert main(["train", str(recipe), "--run-dir", str(run), "--set", "algorithm=word2vec", "--set",
+                 "word2vec.vector_size=8", "--set", "word2vec.min_count=1", "--set", "word2vec.epochs=1", "--set",
+                 "word2vec.workers=1"]) == 0
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("eps, hyps, needle", [("1e-6", 1, "at least 2 sentences, got 1"),
+                                               ("0", 1, "at least 2 sentences, got 1"),
+                                               ("inf", 20, "--eps must be a finite number"),
+                                               ("nan", 20, "--eps must be a finite number"),
+                                               ("-1", 20, "--eps must be a finite number")])
+def test_eval_fed_bad_eps_and_one_hypothesis_are_one_line_errors(w2v_run, text_run, tmp_path, capsys, eps, hyps,
+                                                                 needle):
+    test = (text_run.parent / "test.txt").read_text().splitlines()
+    hyp = tmp_path / "hyp.txt"
+    hyp.write_text("\n".join(test[:hyps]) + "\n")
+    assert main(["eval", "fed", "--encoder", str(w2v_run), "--hyp", str(hyp), "--ref",
+                 str(text_run.parent / "train.txt"), "--eps", eps]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ") and needle in err[0], err
+
+
+# ------------------------------------------------------------------------------------------------ seeds
+BIG = str(2**64)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", RECIPE, "--set", f"seed={BIG}", "--run-dir", "x"], "seed: a seed must be"),
+    (["train", RECIPE, "--set", "seed=-1", "--run-dir", "x"], "seed: a seed must be"),
+    (["train", RECIPE, "--set", f"oracle.seed={2**63}", "--run-dir", "x"], "oracle.seed: a seed must be"),
+    (["train", RECIPE, "--set", f"mle.epochs={BIG}", "--run-dir", "x"], "mle.epochs: must fit in 64 bits"),
+    (["sample", "RUN", "-n", "2", "--seed", BIG], "--seed must be a whole number in [0, 2^63)"),
+    (["sample", "RUN", "-n", "2", "--seed", "-1"], "--seed must be"),
+    (["eval", "sweep", "RUN", "-n", "10", "--seed", BIG], "--seed must be"),
+    (["eval", "infill", "RUN", "--seed", BIG], "--seed must be"),
+    (["fill", "RUN", "1 ___ 3", "--seed", BIG], "--seed must be"),
+    (["eval", "nll-oracle", "--oracle", BIG, "--samples", "x.txt"], "--oracle (a random oracle's seed) must be"),
+    (["eval", "nll-oracle", "--oracle", "-5", "--samples", "x.txt"], "--oracle (a random oracle's seed) must be"),
+])
+def test_seeds_outside_0_to_2_63_are_one_line_errors_on_every_command(base_run, tmp_path, monkeypatch, capsys,
+                                                                       args, needle):
+    """Every command taking a seed checks it before any work (``torch.manual_seed`` would overflow above 2^64
+    and wrap negative ones)."""
+    monkeypatch.chdir(tmp_path)
+    assert main([str(base_run) if a == "RUN" else a for a in args]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ") and needle in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_seed_flag_of_the_parser_is_checked():
+    """The check walks the parsed flags by name, so a command added later with a ``--seed`` is covered too."""
+    from seqgan_kit.cli.main import build_parser, check_seed_flags
+    from seqgan_kit.errors import UserError
+
+    parser = build_parser()
+    commands = [["sample", "r"], ["eval", "sweep", "r"], ["eval", "infill", "r"], ["fill", "r", "t"]]
+    for cmd in commands:
+        check_seed_flags(parser.parse_args([*cmd, "--seed", str(2**63 - 1)]))
+        with pytest.raises(UserError, match="--seed"):
+            check_seed_flags(parser.parse_args([*cmd, "--seed", str(2**63)]))
+
+
+# ------------------------------------------------------------------------------ torchrun's environment
+@pytest.mark.parametrize("env, needle", [
+    ({"WORLD_SIZE": "2"}, "RANK is not set"),
+    ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR is not set"),
+    ({"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "localhost"}, "MASTER_PORT is not set"),
+    ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"}, "RANK must lie in"),
+    ({"WORLD_SIZE": "2", "RANK": "x"}, "RANK must be a whole number"),
+    ({"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "h", "MASTER_PORT": "99999"}, "MASTER_PORT must be"),
+])
+def test_a_partial_torchrun_environment_is_a_one_line_error(run_copy, monkeypatch, capsys, env, needle):
+    """WORLD_SIZE > 1 set by hand, without what torchrun sets beside it, stops before any work."""
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    before = _all_files(run_copy)
+    assert main(["train", "--resume", str(run_copy), "--set", "mle.epochs=3"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ") and needle in err[0], err
+    assert _all_files(run_copy) == before
+
+
+# ----------------------------------------------------------------------------- non-finite weights, depth
+@pytest.fixture(scope="module")
+def nan_runs(base_run, tmp_path_factory) -> dict[str, Path]:
+    """Copies of the base run whose generator weights hold a NaN / a +inf (checkpoint and MLE weights)."""
+    from seqgan_kit.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    out = {}
+    for tag, value in (("nan", float("nan")), ("inf", float("inf"))):
+        run = tmp_path_factory.mktemp(tag) / "run"
+        shutil.copytree(base_run, run)
+        for name in ("checkpoint.safetensors", "generator_mle.safetensors"):
+            tensors, meta = load_checkpoint(base_run / name)
+            tensors["model.generator.lstm.weight_ih_l0"][0, 0] = value
+            save_checkpoint(run / name, tensors, meta)
+        out[tag] = run
+    return out
+
+
+@pytest.mark.parametrize("tag", ["nan", "inf"])
+@pytest.mark.parametrize("command", ["nll-test", "sample", "sample-weights", "resume"])
+def test_a_checkpoint_with_non_finite_weights_is_refused_by_every_loader(nan_runs, tmp_path, capsys, tag, command):
+    """``eval nll-test`` printed ``nan`` with exit 0, ``sample`` a traceback: now every loader refuses."""
+    run = nan_runs[tag]
+    samples = tmp_path / "ids.txt"
+    samples.write_text("1 2 3 4 5 6\n")
+    before = _all_files(run)
+    args = {"nll-test": ["eval", "nll-test", "--checkpoint", str(run), "--samples", str(samples)],
+            "sample": ["sample", str(run), "-n", "2"],
+            "sample-weights": ["sample", str(run / "generator_mle.safetensors"), "-n", "2"],
+            "resume": ["train", "--resume", str(run), "--set", "mle.epochs=3", "--threads", "1"]}[command]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert len(err) == 1 and ("NaN" in err[0] or "non-finite" in err[0]), err
+    assert captured.out == "" or command == "resume"
+    assert _all_files(run) == before
+
+
+def test_a_non_finite_score_is_an_error_not_a_number(capsys):
+    from seqgan_kit.cli.main import _print_result
+    from seqgan_kit.errors import UserError
+
+    with pytest.raises(UserError, match="nll_test is not finite"):
+        _print_result({"nll_test": float("nan"), "n_sequences": 3}, False)
+    with pytest.raises(UserError, match="nll_oracle is not finite"):
+        _print_result({"nll_oracle": float("inf")}, True)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_1200_deep_extends_chain_and_deep_nesting_are_one_line_errors(tmp_path, capsys):
+    """No RecursionError from user input: the extends chain has a depth limit; TOML and JSON nested thousands
+    deep (a recipe, a --set value, a metrics line) are refused or skipped in one line."""
+    for i in range(1200):
+        (tmp_path / f"r{i}.toml").write_text(f'extends = "r{i + 1}.toml"\n' if i < 1199 else 'name = "x"\n')
+    assert main(["train", str(tmp_path / "r0.toml"), "--run-dir", str(tmp_path / "run")]) == 2
+    deep = "[" * 5000 + "]" * 5000
+    (tmp_path / "deep.toml").write_text(f"v = {deep}\n")
+    assert main(["train", str(tmp_path / "deep.toml"), "--run-dir", str(tmp_path / "run")]) == 2
+    assert main(["train", RECIPE, "--set", f"mle.lr={deep}", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("seqgan-kit: error: ") for line in err), err
+    assert "longer than 64 recipes" in err[0] and "too deeply" in err[1] and "too deeply" in err[2]
+    assert not (tmp_path / "run").exists()
+    from seqgan_kit.config import MAX_EXTENDS, read_recipe
+
+    assert read_recipe(tmp_path / f"r{1200 - MAX_EXTENDS}.toml") == {"name": "x"}  # 64 recipes in all: fine
+    from seqgan_kit.runs.rundir import RunDir
+
+    (tmp_path / "metrics.jsonl").write_text('{"a": 1}\n' + deep + "\n")
+    assert RunDir(tmp_path).read_metrics() == [{"a": 1}]

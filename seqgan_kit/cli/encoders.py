@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from typing import Any
 
@@ -72,9 +73,11 @@ def fed_of_texts(encoder: Any, hyps: list[str], refs: list[str], eps: float = 0.
     """FED of two text lists under ``encoder``: ``{"fed", "n_hyp", "n_ref", "dim", "eps", "encoder", ...}``."""
     from ..metrics.embedding import fed, fed_error, min_samples
 
-    if eps < 0:
-        raise UserError(f"--eps must be >= 0, got {eps}")
+    if not (math.isfinite(eps) and eps >= 0):
+        raise UserError(f"--eps must be a finite number >= 0, got {eps}")
     for what, texts in (("hypotheses", hyps), ("references", refs)):
+        if len(texts) < 2:
+            raise UserError(f"{what}: FED needs at least 2 sentences, got {len(texts)}")
         if len(texts) < min_samples(encoder.dim) and eps == 0:
             raise fed_error(len(texts), encoder.dim, what)
     start = time.perf_counter()

@@ -9,7 +9,9 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         from .launch import launch
 
-        check_before_launch(args.recipe, args.set or [], args.resume, args.nproc)  # bad input: no rank starts
+        # bad input: no rank starts
+        check_before_launch(args.recipe, args.set or [], args.resume, args.nproc, args.run_dir)
         argv = [*([args.recipe] if args.recipe else []), *[f"--set={o}" for o in args.set or []],
                 *([f"--run-dir={args.run_dir}"] if args.run_dir else []),
                 *([f"--resume={args.resume}"] if args.resume else []),
@@ -127,7 +130,10 @@ def _parse_oracle(text: str, vocab_size: int, emb_dim: int, hidden_dim: int):
     from ..models.oracle import load_oracle_npz, random_oracle
 
     if text.lstrip("-").isdigit():
+        from ..config import check_seed
         from ..train.experiment import check_parameter_memory, lstm_parameter_bytes
+
+        check_seed("--oracle (a random oracle's seed)", int(text))
 
         check_parameter_memory({"oracle": lstm_parameter_bytes(vocab_size, emb_dim, hidden_dim)},
                                "lower --vocab-size, --emb-dim or --hidden-dim")
@@ -136,6 +142,12 @@ def _parse_oracle(text: str, vocab_size: int, emb_dim: int, hidden_dim: int):
 
 
 def _print_result(result: dict, as_json: bool) -> None:
+    """Print a metric's result; a non-finite score is an error, never a number (a damaged model, an impossible
+    token)."""
+    bad = [key for key, value in result.items() if isinstance(value, float) and not math.isfinite(value)]
+    if bad:
+        raise UserError(f"{bad[0]} is not finite ({result[bad[0]]}): the model gives some of these sequences no "
+                        f"probability, or its weights are damaged")
     if as_json:
         print(json.dumps(result))
     else:
@@ -236,10 +248,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum: int, _frame) -> None:
+    """SIGTERM unwinds like an error: temporary files are removed and a fresh run without a checkpoint too."""
+    raise SystemExit(128 + signum)
+
+
+def check_seed_flags(args: argparse.Namespace) -> None:
+    """Every ``--seed``-like flag of every command lies in ``[0, 2^63)`` (one line, before any work)."""
+    from ..config import check_seed, is_seed_name
+
+    for name, value in vars(args).items():
+        if is_seed_name(name) and isinstance(value, int) and not isinstance(value, bool):
+            check_seed(f"--{name.replace('_', '-')}", value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if "WORLD_SIZE" not in os.environ and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)  # torchrun's ranks keep the default
     try:
+        check_seed_flags(args)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"seqgan-kit: error: {exc}", file=sys.stderr)
@@ -248,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         print("seqgan-kit: interrupted (a run that wrote a checkpoint can be continued with: seqgan-kit train "
               "--resume RUN_DIR)", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

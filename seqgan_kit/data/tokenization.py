@@ -158,7 +158,7 @@ class Vocab:
             data = json.loads(path.read_bytes().decode("utf-8"))
         except OSError as exc:
             raise UserError(f"cannot read vocabulary {path}: {exc.strerror or exc}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise UserError(f"vocabulary {path} is corrupt (not UTF-8 JSON: {exc})") from None
         return cls.from_dict(data, source=str(path))
 

@@ -83,7 +83,7 @@ class WordVectors:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"{path} is missing (the word list of {folder / VECTORS_FILE})") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise UserError(f"{path} is damaged: {exc}") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("words"), list):
             raise UserError(f"{path} is not a seqgan-kit word2vec word list")

@@ -22,6 +22,7 @@ copy rate and quantiles of the nearest-neighbour similarity.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -78,25 +79,43 @@ def min_samples(dim: int) -> int:
     return dim + 1
 
 
+class FEDError(UserError, ValueError):
+    """FED cannot be computed from these inputs (too few samples, a bad ``eps``, non-finite embeddings): one
+    line at the command line, a ValueError to library callers."""
+
+
 def fed(x_ref: np.ndarray, x_gen: np.ndarray, eps: float = 0.0) -> float:
     """FED between the rows of ``x_ref [n, d]`` and ``x_gen [m, d]`` (see the module docstring).
 
-    Raises ValueError when either set has at most ``d`` rows and ``eps`` is 0 (a singular covariance)."""
+    Raises :class:`FEDError` (a ValueError) when either set has fewer than 2 rows, at most ``d`` rows with
+    ``eps`` 0 (a singular covariance), ``eps`` is negative or not finite, or an embedding or the result is not
+    finite: a FED is a finite number or an error, never ``nan``."""
     x_ref, x_gen = np.asarray(x_ref, np.float64), np.asarray(x_gen, np.float64)
     if x_ref.ndim != 2 or x_gen.ndim != 2 or x_ref.shape[1] != x_gen.shape[1]:
-        raise ValueError(f"embeddings of different shapes: {x_ref.shape} and {x_gen.shape}")
+        raise FEDError(f"embeddings of different shapes: {x_ref.shape} and {x_gen.shape}")
+    if not (math.isfinite(eps) and eps >= 0):
+        raise FEDError(f"--eps must be a finite number >= 0, got {eps}")
     d = x_ref.shape[1]
     n = min(x_ref.shape[0], x_gen.shape[0])
     if n < 2:
-        raise ValueError(f"FED needs at least 2 samples per set, got {n}")
+        raise FEDError(f"FED needs at least 2 samples per set, got {n}")
     if n < min_samples(d) and eps <= 0:
-        raise ValueError(f"{n} samples give a singular {d}x{d} covariance (need at least {min_samples(d)})")
+        raise FEDError(f"{n} samples give a singular {d}x{d} covariance (need at least {min_samples(d)})")
+    for what, x in (("reference", x_ref), ("generated", x_gen)):
+        if not np.isfinite(x).all():
+            raise FEDError(f"the {what} embeddings hold non-finite values (a damaged encoder?)")
     mu1, s1 = gaussian(x_ref)
     mu2, s2 = gaussian(x_gen)
     if eps > 0:
         s1 = s1 + eps * np.eye(d)
         s2 = s2 + eps * np.eye(d)
-    return frechet_distance(mu1, s1, mu2, s2)
+    try:
+        value = frechet_distance(mu1, s1, mu2, s2)
+    except np.linalg.LinAlgError as exc:
+        raise FEDError(f"FED cannot be computed from these covariances (eps {eps:g}): {exc}") from None
+    if not math.isfinite(value):
+        raise FEDError(f"FED is not finite ({value}) for these embeddings (eps {eps})")
+    return value
 
 
 # --------------------------------------------------------------------------- EmbSim

@@ -59,8 +59,14 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise UserError(f"{path}: checkpoint version {header.get('version')} is not supported (expected {VERSION})")
     try:
         meta = json.loads(header["meta"])
-    except (KeyError, json.JSONDecodeError):
+    except (KeyError, json.JSONDecodeError, RecursionError):
         raise UserError(f"{path}: checkpoint metadata is damaged") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: checkpoint metadata is damaged (not a JSON object)")
+    for key, tensor in tensors.items():  # NaN is never a weight, a buffer or an optimizer state
+        if tensor.is_floating_point() and bool(torch.isnan(tensor).any()):
+            raise UserError(f"{path}: {key} holds NaN values (a diverged run or a damaged file); use an earlier "
+                            f"checkpoint")
     return tensors, meta
 
 
@@ -87,7 +93,20 @@ def load_module(name: str, module: nn.Module, tensors: dict[str, torch.Tensor], 
     extra = sorted(set(state) - set(own))
     if extra:
         raise UserError(f"{source}: unexpected {name} weights {', '.join(extra[:3])}")
+    parameters = {key for key, _ in module.named_parameters()}
+    for key, value in state.items():
+        # A parameter must be finite; a buffer may hold -inf (a log-probability of 0), never NaN or +inf.
+        if value.is_floating_point() and not _finite_enough(value, key in parameters):
+            raise UserError(f"{source}: {name} weight {key} holds non-finite values (a diverged run or a damaged "
+                            f"file); use an earlier checkpoint")
     module.load_state_dict(state)
+
+
+def _finite_enough(value: torch.Tensor, parameter: bool) -> bool:
+    """Parameters: all finite. Buffers: no NaN and no +inf (``-inf`` is a legal log-probability)."""
+    if parameter:
+        return bool(torch.isfinite(value).all())
+    return not bool((torch.isnan(value) | (value == float("inf"))).any())
 
 
 def optimizer_tensors(name: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:

@@ -26,6 +26,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,6 +40,8 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
 CONFIG = "config.toml"
 INFO = "run.json"
+DAMAGED = ".damaged"
+"""Suffix of the file that keeps damaged lines of ``metrics.jsonl`` aside."""
 LOCK = ".lock"
 
 
@@ -168,7 +171,7 @@ class RunDir:
         """``run.json`` as a dict (empty when missing or damaged)."""
         try:
             info = json.loads((self.path / INFO).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}
         return info if isinstance(info, dict) else {}
 
@@ -188,23 +191,54 @@ class RunDir:
             raise UserError(f"cannot write {self.metrics_path}: {exc.strerror or exc}") from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """The logged records; a torn last line (a crash in mid-write) is left out."""
+        """The logged records; a torn last line (a crash in mid-write) and damaged lines are left out (see
+        :meth:`truncate_metrics`, which keeps damaged lines aside)."""
+        return self._scan_metrics()[0]
+
+    def _scan_metrics(self) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+        """``(records, damaged)``: the JSON-object lines of metrics.jsonl, and ``(line number, text)`` of every
+        other non-blank line except a torn last one (no final newline: a crash in mid-write)."""
         if not self.metrics_path.exists():
-            return []
-        records = []
-        for line in self.metrics_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            return [], []
+        try:
+            text = self.metrics_path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise UserError(f"cannot read {self.metrics_path}: {exc.strerror or exc}") from None
+        lines = text.split("\n")
+        torn = lines.pop()  # "" after a final newline; else a line cut in mid-write
+        records, damaged = [], []
+        for number, line in enumerate(lines, start=1):
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
+            except (json.JSONDecodeError, RecursionError):
+                record = None
             if isinstance(record, dict):
                 records.append(record)
-        return records
+            elif line.strip():
+                damaged.append((number, line))
+        if torn:
+            with contextlib.suppress(json.JSONDecodeError, RecursionError):
+                record = json.loads(torn)
+                if isinstance(record, dict):  # a complete record whose newline was lost
+                    records.append(record)
+        return records, damaged
 
     def truncate_metrics(self, n_records: int) -> None:
-        """Keep the first ``n_records`` records: on resume, drop what was logged after the checkpoint."""
-        records = self.read_metrics()[:n_records]
-        self.write_text(METRICS, "".join(json.dumps(r) + "\n" for r in records))
+        """Keep the first ``n_records`` records: on resume, drop what was logged after the checkpoint.
+
+        A damaged line in the middle of the log is not dropped silently: it is appended to
+        ``metrics.jsonl.damaged`` and a warning names its line number (a torn last line is just left out).
+        """
+        records, damaged = self._scan_metrics()
+        if damaged:
+            aside = self.path / f"{METRICS}{DAMAGED}"
+            old = aside.read_text(encoding="utf-8", errors="replace") if aside.is_file() else ""
+            atomic_write(aside, old + "".join(line + "\n" for _, line in damaged))
+            numbers = ", ".join(str(n) for n, _ in damaged)
+            print(f"seqgan-kit: warning: {self.metrics_path} line{'s' if len(damaged) > 1 else ''} {numbers} "
+                  f"{'are' if len(damaged) > 1 else 'is'} not a JSON record: kept aside in {aside}",
+                  file=sys.stderr, flush=True)
+        self.write_text(METRICS, "".join(json.dumps(r) + "\n" for r in records[:n_records]))
 
     def plot(self) -> None:
         from .plots import plot_curves

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -285,14 +286,21 @@ class Experiment:
             return {}
         return {"vocab": {"corpus": self.cfg.data.name, "fingerprint": vocab.fingerprint, "size": len(vocab)}}
 
-    def restore(self) -> tuple[str, int]:
-        """Load the run directory's checkpoint; return ``(phase, units_done)``."""
+    def restore(self, phase_names: list[str] | None = None) -> tuple[str, int]:
+        """Load the run directory's checkpoint; return ``(phase, units_done)``.
+
+        Everything is checked (data, shapes, the phase among ``phase_names``) before the one write, the metrics
+        log cut back to what the checkpoint had seen.
+        """
         path = self.run_dir.checkpoint
         tensors, meta = load_checkpoint(path)
         saved_task = meta.get("task")
         if saved_task is not None and saved_task != self.task.fingerprint():
             raise UserError(f"{path} was written for other training data ({saved_task}) than this configuration "
                             f"gives ({self.task.fingerprint()}): was config.toml edited? Use a new run directory")
+        if phase_names is not None and meta.get("phase") not in phase_names:
+            raise UserError(f"{path}: checkpoint phase {meta.get('phase')!r} is not part of this run (algorithm "
+                            f"{self.cfg.algorithm!r}: {', '.join(phase_names)})")
         for name, module in self.modules.items():
             load_module(name, module, tensors, path)
         for name, opt in self.optimizers.items():
@@ -329,17 +337,21 @@ class Experiment:
                   f"do not repeat those of an uninterrupted run", flush=True)
 
     # ------------------------------------------------------------------ driver
-    def run(self, phases: list[tuple[str, PhaseFn]], resume: bool = False) -> None:
-        """Run the phases in order; with ``resume``, skip what the checkpoint says is done."""
+    def run(self, phases: list[tuple[str, PhaseFn]], resume: bool = False,
+            before_start: Callable[[], None] | None = None) -> None:
+        """Run the phases in order; with ``resume``, skip what the checkpoint says is done.
+
+        ``before_start`` is called once the checkpoint is restored (every check passed), before the first phase.
+        """
         start_index, start_units = 0, 0
         if resume:
-            phase, units = self.restore()
             names = [n for n, _ in phases]
-            if phase not in names:
-                raise UserError(f"{self.run_dir.checkpoint}: checkpoint phase {phase!r} is not part of this run")
+            phase, units = self.restore(names)
             start_index, start_units = names.index(phase), units
-            if self.ranks.is_main:
-                print(f"resuming {self.run_dir.path} at {phase}, {units} done", flush=True)
+        if before_start is not None:
+            before_start()
+        if resume and self.ranks.is_main:
+            print(f"resuming {self.run_dir.path} at {phase}, {units} done", flush=True)
         for i, (_, phase_fn) in enumerate(phases):
             if i < start_index:
                 continue

@@ -130,6 +130,15 @@ def _model_config(role: str, table: Any) -> Any:
     return from_dict(kind_cls, table, f"{role}.")
 
 
+def check_name(name: str) -> None:
+    """``name`` names the default run directory ``runs/<name>-<time>``: a plain file name, or ConfigError."""
+    bad = [ch for ch in ("/", "\\", "\0") if ch in name]
+    if not name.strip() or name in (".", "..") or bad or Path(name).is_absolute():
+        shown = f" (it holds {bad[0]!r})" if bad else ""
+        raise ConfigError("name", f"must be a plain name without folders{shown} (the run goes to runs/<name>-<time>; "
+                                  f"use --run-dir to choose another place), got {name!r}")
+
+
 def build_config(data: dict[str, Any], overrides: list[str] | None = None, base: Path | None = None,
                  merge_card: bool = True) -> ExperimentConfig:
     """Build and validate a config from a recipe dict plus ``key=value`` override strings.
@@ -144,6 +153,7 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None, base:
     cfg = ExperimentConfig(**values)
     if cfg.task not in TASKS:
         raise ConfigError("task", f"expected one of {', '.join(map(repr, TASKS))}, got {cfg.task!r}")
+    check_name(cfg.name)
     spec = get_algorithm(cfg.algorithm)
     for key, value in data.items():
         if key in _SCALARS:

@@ -65,6 +65,9 @@ def resolve_config(recipe: str | None, overrides: list[str], resume: str | None,
     """The validated config and the run directory of ``train``'s arguments (nothing is written)."""
     if resume and recipe:
         raise UserError("give either a RECIPE or --resume RUN_DIR, not both")
+    if resume and run_dir is not None:
+        raise UserError(f"--run-dir cannot be combined with --resume: a resumed run stays in its own directory "
+                        f"({resume})")
     if resume:
         run = RunDir(resume)
         return config_from_run(run.read_config(), overrides), run
@@ -76,9 +79,10 @@ def resolve_config(recipe: str | None, overrides: list[str], resume: str | None,
     return cfg, RunDir(run_dir)
 
 
-def check_before_launch(recipe: str | None, overrides: list[str], resume: str | None, world: int) -> None:
+def check_before_launch(recipe: str | None, overrides: list[str], resume: str | None, world: int,
+                        run_dir: str | None = None) -> None:
     """What ``--nproc`` checks before it starts any rank: the recipe (or run directory) and the split."""
-    cfg, _ = resolve_config(recipe, overrides, resume)
+    cfg, _ = resolve_config(recipe, overrides, resume, run_dir)
     check_memory(cfg)
     check_world(cfg, world)
 
@@ -195,23 +199,36 @@ def _train_main(cfg: ExperimentConfig, run: RunDir, device: torch.device, ranks:
 
 def _run(cfg: ExperimentConfig, run: RunDir, device: torch.device, overrides: list[str], resume: str | None,
          argv: list[str] | None, ranks: Ranks) -> None:
-    """Write the run's files (rank 0, which holds the run directory's lock) and run its phases (every rank)."""
+    """Write the run's files (rank 0, which holds the run directory's lock) and run its phases (every rank).
+
+    A resume writes nothing until the whole resumed configuration has been checked against the run: the task
+    and its tokenizer are rebuilt and checked, every model and optimizer is built, and the checkpoint is
+    loaded into them (its data, shapes and phase checked). Only then are ``config.toml`` and ``run.json``
+    updated, so a resume that fails leaves every file of the run as it was.
+    """
     if ranks.is_main:
-        _write_run_files(cfg, run, device, overrides, resume, argv, ranks.world)
-        ranks.broadcast(None)  # the others may start: the run directory exists and holds its config
+        if not resume:
+            _write_run_files(cfg, run, device, overrides, resume, argv, ranks.world)
+        ranks.broadcast(None)  # the others may start: the run directory exists (and holds its config)
     exp = Experiment(cfg, run, device, build_generator=get_algorithm(cfg.algorithm).uses_generator, ranks=ranks)
     phases = build_phases(exp)
     has_checkpoint = ranks.broadcast(run.checkpoint.exists())
-    if resume and not has_checkpoint and ranks.is_main:
-        print(f"{run.path} has no checkpoint yet: starting it from the beginning", flush=True)
-        run.truncate_metrics(0)
     if not (resume and has_checkpoint):
         with ranks.main_first():  # [init] may copy a tokenizer into the run directory
             apply_init(exp)
-    if ranks.is_main:
-        print(f"run directory: {run.path}  (device {device}, seed {cfg.seed}, threads {torch.get_num_threads()}"
-              f"{f', {ranks.world} ranks' if ranks.world > 1 else ''})", flush=True)
-    exp.run(phases, resume=bool(resume) and has_checkpoint)
+
+    def start() -> None:
+        """Everything checked: record the resume, then print where the run goes."""
+        if ranks.is_main and resume:
+            _write_run_files(cfg, run, device, overrides, resume, argv, ranks.world)
+            if not has_checkpoint:
+                print(f"{run.path} has no checkpoint yet: starting it from the beginning", flush=True)
+                run.truncate_metrics(0)
+        if ranks.is_main:
+            print(f"run directory: {run.path}  (device {device}, seed {cfg.seed}, threads {torch.get_num_threads()}"
+                  f"{f', {ranks.world} ranks' if ranks.world > 1 else ''})", flush=True)
+
+    exp.run(phases, resume=bool(resume) and has_checkpoint, before_start=start)
 
 
 def _write_run_files(cfg: ExperimentConfig, run: RunDir, device: torch.device, overrides: list[str],

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
-from ...files import TMP_MARK, file_sha256, pid_alive
+from ...files import TMP_MARK, file_sha256, remove_stale_temp_files
 from ..cards import CARDS_DIR, DATA_ENV, data_root
 from .cleaning import BUILDERS, clean_paragraph, one_per_group, paragraph_overlaps, poem_variants
 from .fetch import download, fetch_source, is_url
@@ -97,13 +97,11 @@ def build_folder(root: Path, name: str) -> Path:
     return root / f".{name}{TMP_MARK}{os.getpid()}"
 
 
-def _remove_stale_builds(root: Path, name: str) -> None:
-    """Delete build folders of ``name`` left by processes that no longer run."""
-    prefix = f".{name}{TMP_MARK}"
-    for path in root.glob(f"{prefix}*"):
-        pid = path.name[len(prefix):]
-        if path.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
+def _remove_stale_builds(root: Path, log: Log) -> None:
+    """Delete build folders and temporary files in ``root`` left by processes that no longer run (of any
+    corpus: a killed ``data prepare`` of one corpus is cleaned by the next prepare into the same root)."""
+    for path in remove_stale_temp_files(root):
+        log(f"removed {path}: a build left by a process that no longer runs")
 
 
 def _install(built: Path, target: Path, outputs: Iterable[str]) -> None:
@@ -157,7 +155,7 @@ def prepare_corpus(card: str, sources: list[str] | None = None, root: str | Path
     work = build_folder(root_dir, spec.name)
     try:
         root_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_builds(root_dir, spec.name)
+        _remove_stale_builds(root_dir, log)
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         downloads = work / ".sources"
