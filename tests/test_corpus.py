@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgan_kit.data.cards import CARDS_DIR as CARDS  # noqa: E402
-from seqgan_kit.data.cards import DataConfig, load_card
+from seqgan_kit.data.data_config import CARDS_DIR as CARDS  # noqa: E402
+from seqgan_kit.data.data_config import DataConfig, load_card
 from seqgan_kit.data.corpus import (
     TextData,
     decode_rows,

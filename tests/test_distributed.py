@@ -126,7 +126,7 @@ def _evaluate_rank(rank, world, port, corpus, workdir, out):
 
 
 def _tasks(corpus, workdir):
-    from seqgan_kit.data.cards import DataConfig
+    from seqgan_kit.data.data_config import DataConfig
     from seqgan_kit.models.lstm_generator import LSTMGenerator
     from seqgan_kit.tasks.evaluation import EvalConfig
     from seqgan_kit.tasks.synthetic import OracleConfig, SyntheticTask

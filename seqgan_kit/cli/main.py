@@ -19,6 +19,11 @@ from ..errors import UserError
 def _cmd_train(args: argparse.Namespace) -> int:
     from ..train.runner import check_before_launch, train
 
+    if args.print_config:
+        from .recipes import print_config
+
+        print_config(args.recipe, args.set or [], args.resume)
+        return 0
     if args.nproc is not None:
         from .launch import launch
 
@@ -182,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("train", help="train from a TOML recipe (or resume a run directory)")
-    p.add_argument("recipe", nargs="?", help="recipe TOML file, e.g. recipes/synthetic_mle.toml")
+    p.add_argument("recipe", nargs="?", help="a packaged recipe's name (see `seqgan-kit recipes`), e.g. poetry_mle, "
+                                             "or a recipe TOML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe key, e.g. --set mle.lr=1e-3 (repeatable)")
     p.add_argument("--run-dir", help="where to write the run (default runs/<name>-<time>)")
@@ -192,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train with N ranks on this machine (torchrun --standalone --nproc-per-node N; batch "
                         "sizes stay global); several machines: torchrun --nnodes, see the README")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved configuration (recipe, parents, card and --set) as TOML and exit")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sample", help="sample from a run directory (text runs print detokenized text, one "
@@ -233,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_encoders(ev, sub)
     from .fill import register as register_fill
     register_fill(sub)
+    from .recipes import register as register_recipes
+    register_recipes(sub)
     return parser
 
 

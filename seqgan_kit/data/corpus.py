@@ -35,7 +35,7 @@ import torch
 
 from ..errors import UserError
 from ..files import read_lines
-from .cards import DataConfig
+from .data_config import DataConfig
 from .tokenization import (
     EOS,
     PAD,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..config import from_dict
-from ..data.cards import DataConfig
+from ..data.data_config import DataConfig
 from ..data.corpus import encode_examples, load_lines, load_text_pipeline
 from ..data.tokenization import SPECIALS, UNK
 from ..errors import UserError

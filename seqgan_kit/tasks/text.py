@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.cards import DataConfig
+from ..data.data_config import DataConfig
 from ..data.corpus import prepare_text_data
 from ..data.tokenization import BOS, EOS, PAD, eval_tokenizer
 from ..distributed import Ranks

@@ -5,7 +5,7 @@ Tables and who owns them::
     name, task, algorithm, seed, device     this module
     [runtime]                               RuntimeConfig (this module)
     [oracle]                                tasks/synthetic.py   (task = "synthetic")
-    [data]                                  data/cards.py        (task = "text"; a corpus card fills it)
+    [data]                                  data/data_config.py  (task = "text"; a corpus card fills it)
     [generator] kind = "lstm", ...          the registered generator kind's config (models/)
     [discriminator] kind = "cnn", ...       the registered discriminator kind's config (models/)
     [mle]                                   train/mle.py (the shared pretraining stage)
@@ -35,8 +35,9 @@ from ..config import (
     read_recipe,
     to_dict,
 )
-from ..data.cards import DataConfig, with_card
+from ..data.data_config import DataConfig, with_card
 from ..models.registry import DEFAULT_KIND, get_kind
+from ..packaged import find_recipe
 from ..tasks.evaluation import EvalConfig
 from ..tasks.synthetic import OracleConfig
 from .init import InitConfig
@@ -181,8 +182,9 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None, base:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read a TOML recipe (resolving ``extends``) and apply ``--set`` overrides."""
-    path = Path(path)
+    """Read a TOML recipe (a path, or a packaged recipe's name; resolving ``extends``) and apply ``--set``
+    overrides."""
+    path = find_recipe(path)
     return build_config(read_recipe(path), overrides, base=path.parent)
 
 
