@@ -63,10 +63,21 @@ class RuntimeConfig:
     """Several ranks (torchrun): how long a rank waits for the others at a collective before it gives up with
     one line. Rank 0 scores BLEU alone while the others wait, so keep it above the longest evaluation."""
 
+    report_to: list[str] = field(default_factory=list)
+    """Experiment trackers besides ``metrics.jsonl``: ``["tensorboard"]`` writes ``RUN_DIR/tensorboard/`` (the
+    optional extra ``seqgan-kit[tensorboard]``)."""
+
     def validate(self) -> None:
         non_negative(self, "threads")
         one_of(self, "precision", PRECISIONS)
         positive(self, "dist_timeout_s")
+        from ..runs.tracking import REPORTERS, check_tensorboard
+
+        for name in self.report_to:
+            if name not in REPORTERS:
+                raise ConfigError("report_to", f"unknown tracker {name!r} (known: {', '.join(REPORTERS)})")
+        if "tensorboard" in self.report_to:
+            check_tensorboard()  # a missing extra stops the command before any work
 
 
 @dataclass
