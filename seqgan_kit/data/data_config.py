@@ -1,8 +1,8 @@
 """The ``[data]`` table (:class:`DataConfig`) and the corpus cards that fill it: where a text corpus lives and how
 it becomes tokens.
 
-A corpus card (``corpora/<name>.toml``, shipped with the package, or any TOML file) holds :class:`DataConfig` keys for one
-corpus, plus informational keys for people (:data:`CARD_NOTES`) and a ``[prepare]`` table that
+A corpus card (``corpora/<name>.toml``, shipped with the package, or any TOML file) holds :class:`DataConfig` keys
+for one corpus, plus informational keys for people (:data:`CARD_NOTES`) and a ``[prepare]`` table that
 ``seqgan-kit data prepare`` reads (pinned sources, cleaning, expected hashes). A recipe names a card with
 ``data.card = "poetry_quatrain5"`` (a packaged card) or a path; the recipe's ``[data]`` keys override the card.
 
