@@ -95,3 +95,60 @@ def test_a_non_editable_install_carries_recipes_and_corpora(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "seqgan_kit", "recipes"], cwd=work, env=env,
                             capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and f"{target}/seqgan_kit/recipes" in listed.stdout
+
+
+OPTIONAL = ("scipy", "gensim", "datasets", "tensorboard")
+
+
+def test_the_core_works_without_any_optional_package():
+    """Import the whole core, build the CLI, pool sentence vectors and score BLEU with scipy, gensim, datasets
+    and tensorboard unimportable (as in an install without extras)."""
+    code = ("import sys\n"
+            f"BLOCKED = {OPTIONAL!r}\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in BLOCKED:\n"
+            "            raise ModuleNotFoundError(name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import numpy as np\n"
+            "import seqgan_kit.api, seqgan_kit.train.runner, seqgan_kit.encoders.loading, seqgan_kit.runs.textmodel\n"
+            "from seqgan_kit.cli.main import build_parser\n"
+            "from seqgan_kit.encoders.sentence import pool\n"
+            "from seqgan_kit.metrics import bleu\n"
+            "build_parser()\n"
+            "x, _ = pool([['a', 'b'], ['b']], {'a': 0, 'b': 1}, np.eye(2))\n"
+            "print(x.tolist(), round(bleu([['a', 'b']], [['a', 'b']], 2), 6))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[[0.5, 0.5], [0.0, 1.0]] 1.0"
+
+
+def _without(monkeypatch, *packages):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def blocked(name, *args, **kwargs):
+        if name.split(".")[0] in packages:
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", blocked)
+    for name in list(sys.modules):
+        if name.split(".")[0] in packages:
+            monkeypatch.delitem(sys.modules, name)
+
+
+@pytest.mark.parametrize(("package", "overrides", "extra"), [
+    ("datasets", ["data.hf_dataset=some/dataset"], "hf"),
+    ("gensim", ['algorithm="word2vec"'], "encoders"),
+])
+def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, capsys, package, overrides, extra):
+    _without(monkeypatch, package)
+    args = [a for o in overrides for a in ("--set", o)]
+    run = tmp_path / "run"
+    assert main(["train", str(ROOT / "recipes" / "coco_mle.toml"), *args, "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ")
+    assert err[0].endswith(f"needs the optional package {package!r}: pip install 'seqgan-kit[{extra}]'")
+    assert not run.exists()

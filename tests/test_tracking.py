@@ -9,7 +9,8 @@ from safetensors.torch import load_file
 
 from seqgan_kit.errors import UserError
 from seqgan_kit.runs.plots import plot_curves
-from seqgan_kit.runs.tracking import require_extra, run_summary
+from seqgan_kit.errors import require_extra
+from seqgan_kit.runs.tracking import run_summary
 from seqgan_kit.train.runner import train
 
 from .tiny import RECIPE, TINY

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, require_extra
 from ..files import read_lines
 from .data_config import DataConfig
 from .tokenization import (
@@ -118,7 +118,7 @@ class _Lines:
 
 def _hf_load(cfg: DataConfig) -> Any:
     """The ``datasets`` object named by ``cfg.hf_dataset`` (a DatasetDict or a Dataset)."""
-    import datasets
+    datasets = require_extra("datasets", "hf", "data.hf_dataset")
 
     name = cfg.hf_dataset
     folder = Path(name).expanduser()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, Override, coerce, one_of, plain, positive
-from ..errors import UserError
+from ..errors import UserError, require_extra
 from ..packaged import close_names, packaged_dir
 
 CARDS_DIR = packaged_dir("corpora")
@@ -100,6 +100,8 @@ class DataConfig:
                 raise ConfigError(key, f"must be >= 0 (0 = no limit), got {getattr(self, key)}")
         if not 0 < self.test_fraction < 1:
             raise ConfigError("test_fraction", f"must lie in (0, 1), got {self.test_fraction}")
+        if self.hf_dataset:
+            require_extra("datasets", "hf", "data.hf_dataset")  # a missing extra stops before any work
         if not self.bleu_orders or not all(1 <= n <= 5 for n in self.bleu_orders):
             raise ConfigError("bleu_orders", f"expected orders in 1..5, got {self.bleu_orders}")
 

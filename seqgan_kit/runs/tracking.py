@@ -10,15 +10,13 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from ..errors import UserError
+from ..errors import UserError, require_extra
 
 REPORTERS = ("tensorboard",)
 """What ``runtime.report_to`` may name."""
@@ -28,15 +26,6 @@ LOWER_IS_BETTER = ("nll", "fed")
 """A metric whose name starts with one of these is best at its minimum; ``bleu*`` (not Self-BLEU) at its maximum.
 Losses and Self-BLEU are summarised by their final value only (lower is not simply better for them)."""
 MAIN = ("nll", "fed", "bleu", "self_bleu", "g_loss", "d_loss", "train_loss", "loss")
-
-
-def require_extra(module: str, extra: str, feature: str) -> ModuleType:
-    """Import the optional ``module``, or raise a one-line UserError naming the extra that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise UserError(f"{feature} needs the optional package {module.split('.')[0]!r}: "
-                        f"pip install 'seqgan-kit[{extra}]'") from None
 
 
 def say(text: str) -> None:

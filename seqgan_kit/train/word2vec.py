@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..config import ConfigError, positive
+from ..errors import require_extra
 from ..data.corpus import load_lines
 from ..encoders.sentence import SIF_A, first_component, pool, sif_weights
 from ..encoders.word2vec import train_word2vec
@@ -77,6 +78,7 @@ class Word2VecTrainer:
     def check(cfg: ExperimentConfig) -> None:
         if cfg.task != "text":
             raise ConfigError("task", "algorithm 'word2vec' trains on a text corpus: set task = \"text\"")
+        require_extra("gensim.models", "encoders", "algorithm = \"word2vec\"")  # missing: one line, before any work
 
     def phases(self) -> list[tuple[str, PhaseFn]]:
         return [(PHASE, self.run)]
