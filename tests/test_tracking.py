@@ -7,9 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from seqgan_kit.errors import UserError
+from seqgan_kit.errors import UserError, require_extra
 from seqgan_kit.runs.plots import plot_curves
-from seqgan_kit.errors import require_extra
 from seqgan_kit.runs.tracking import run_summary
 from seqgan_kit.train.runner import train
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..config import ConfigError, positive
-from ..errors import require_extra
 from ..data.corpus import load_lines
 from ..encoders.sentence import SIF_A, first_component, pool, sif_weights
 from ..encoders.word2vec import train_word2vec
+from ..errors import require_extra
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
