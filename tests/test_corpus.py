@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgan_kit.data.cards import CARDS_DIR as CARDS  # noqa: E402
-from seqgan_kit.data.cards import DataConfig, load_card
 from seqgan_kit.data.corpus import (
     TextData,
     decode_rows,
@@ -21,6 +19,8 @@ from seqgan_kit.data.corpus import (
     split_sentences,
     unk_rate,
 )
+from seqgan_kit.data.data_config import CARDS_DIR as CARDS  # noqa: E402
+from seqgan_kit.data.data_config import DataConfig, load_card
 from seqgan_kit.data.tokenization import (
     EOS,
     PAD,
@@ -270,6 +270,20 @@ def test_prepare_char_corpus(tmp_path):
     saved = Vocab.load(tmp_path / "run" / "vocab.json")
     assert saved == data.vocab
     assert saved.meta["corpus"] == "tiny" and saved.meta["tokenizer"] == "char" and saved.meta["spm_sha256"] == ""
+
+
+def test_truncating_over_one_percent_warns_on_stderr_naming_the_key(tmp_path, capsys):
+    write(tmp_path / "c" / "train.txt", [" ".join(p) for p in POEMS[:3]] + ["床前明月光，疑是地上霜。举头望明月。"])
+    write(tmp_path / "c" / "test.txt", POEMS[3:])
+    cfg = DataConfig(name="tiny", dir=str(tmp_path / "c"), tokenizer="char", max_len=12)
+    prepare_text_data(cfg, tmp_path / "run", seed=0, log=lambda _: None)
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["seqgan-kit: warning: tiny: 1 of 5 examples (20.0%: 1 of 4 training, 0 of 1 test) are longer "
+                   "than data.max_len = 12 tokens and lose their end (training lengths: p95 18, p99 18, max 18); "
+                   "to keep them: --set data.max_len=18 or more"]
+    prepare_text_data(DataConfig(name="tiny", dir=str(tmp_path / "c"), tokenizer="char", max_len=18),
+                      tmp_path / "run2", seed=0, log=lambda _: None)
+    assert capsys.readouterr().err == ""  # nothing cut: no warning
 
 
 def test_prepare_lowercases_whitespace_text(tmp_path):

@@ -126,7 +126,7 @@ def _evaluate_rank(rank, world, port, corpus, workdir, out):
 
 
 def _tasks(corpus, workdir):
-    from seqgan_kit.data.cards import DataConfig
+    from seqgan_kit.data.data_config import DataConfig
     from seqgan_kit.models.lstm_generator import LSTMGenerator
     from seqgan_kit.tasks.evaluation import EvalConfig
     from seqgan_kit.tasks.synthetic import OracleConfig, SyntheticTask
@@ -204,7 +204,7 @@ def test_seqgan_iterations_on_two_ranks_equal_one_process(tmp_path, monkeypatch)
     gen_one = load_file(str(tmp_path / "one" / "generator_mle.safetensors"))
     assert any(not torch.equal(gen_one[k], one[k]) for k in gen_one)  # the adversarial phase moved the generator
     last_one, last_two = records(tmp_path / "one")[-1], records(tmp_path / "two")[-1]
-    for key in ("g_loss", "mean_reward", "d_loss", "d_accuracy"):
+    for key in ("g_loss_per_token", "mean_reward", "d_loss", "d_accuracy"):
         assert last_two[key] == pytest.approx(last_one[key], rel=1e-4, abs=1e-5)
 
 

@@ -82,6 +82,25 @@ def test_sif_weights_and_component_removal_equal_a_hand_computation():
     assert np.allclose(sif_embed(sentences, words, vectors, counts, a=a, pc=fixed), x - np.outer(x[:, 0], fixed))
 
 
+def test_pool_equals_a_loop_over_tokens_across_chunk_boundaries(monkeypatch):
+    import seqgan_kit.encoders.sentence as sentence
+
+    rng = np.random.default_rng(4)
+    words = {f"w{i}": i for i in range(50)}
+    vectors, weights = rng.normal(size=(50, 7)), rng.uniform(0.1, 1.0, size=50)
+    sentences = [[f"w{j}" for j in rng.integers(0, 60, size=rng.integers(0, 9))] for _ in range(40)]  # w50+: unknown
+    slow = np.zeros((40, 7))
+    for i, tokens in enumerate(sentences):
+        known = [words[t] for t in tokens if t in words]
+        for j in known:
+            slow[i] += weights[j] * vectors[j]
+        slow[i] /= max(len(known), 1)
+    monkeypatch.setattr(sentence, "POOL_CHUNK", 7)  # many chunks, boundaries inside sentences
+    x, empty = pool(sentences, words, vectors, weights)
+    assert np.allclose(x, slow, rtol=1e-12, atol=1e-12)
+    assert empty == sum(not any(t in words for t in s) for s in sentences)
+
+
 def _slow_embsim(real, gen, counts, k):
     top = [w for w, _ in sorted(Counter(counts).items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
     top = [w for w in top if w in real and w in gen]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from seqgan_kit.data import prepare as prep
-from seqgan_kit.data.cards import CARDS_DIR, DATA_ENV, with_card
+from seqgan_kit.data.data_config import CARDS_DIR, DATA_ENV, with_card
 from seqgan_kit.errors import UserError
 from seqgan_kit.files import file_sha256
 

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from seqgan_kit.data.cards import DataConfig
+from seqgan_kit.data.data_config import DataConfig
 from seqgan_kit.data.tokenization import (
     BOS,
     EOS,

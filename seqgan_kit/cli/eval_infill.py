@@ -41,7 +41,8 @@ def _cmd_distinct(args: argparse.Namespace) -> int:
     from ..metrics.infill import ngram_counts
     from ..metrics.text import read_sentences
 
-    orders = _orders(args.n)
+    orders = _orders(args.n, DISTINCT_ORDERS)
+    args.tokenize = args.tokenize or "whitespace"
     max_hyp = _limit(args.max_hyp, "--max-hyp")
     sentences = read_sentences(args.file, args.tokenize, max_hyp, allow_empty=args.allow_empty)
     counts = ngram_counts(sentences, orders)
@@ -298,7 +299,7 @@ def register(eval_subparsers: argparse._SubParsersAction) -> None:
         description="For each order n, pooled over all sentences of the file: 100 x (number of distinct "
                     "n-grams) / (number of n-grams). A sentence shorter than n has no n-gram of order n.")
     p.add_argument("file", metavar="FILE", help="sentences, one per line")
-    _add_common(p, "n-gram orders", DISTINCT_ORDERS)
+    _add_common(p, "n-gram orders", DISTINCT_ORDERS, run=False)
     p.set_defaults(func=_cmd_distinct)
 
     p = eval_subparsers.add_parser(

@@ -1,7 +1,10 @@
 """`seqgan-kit eval bleu` and `seqgan-kit eval self-bleu`.
 
 Both read one sentence per line (UTF-8), tokenize it (``--tokenize``), and print BLEU-n for each ``--n`` as
-a small table, or one JSON object with ``--json``. The heavy modules (numba kernels, nltk, sacrebleu) are
+a small table, or one JSON object with ``--json``. With ``--run RUN_DIR`` the run's corpus card decides what the
+flags leave open: the tokenizer (``data.eval_tokenizer``), the orders (``data.bleu_orders``) and, for ``bleu``,
+the references (the run's test split). Whitespace splitting that leaves one token per line (unspaced text such
+as Chinese) is warned about: every BLEU-n with n >= 2 would be 0. The heavy modules (numba kernels, nltk, sacrebleu) are
 imported inside the commands so that building the parser stays fast.
 """
 
@@ -9,32 +12,113 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from ..data.tokenization import WORD_TOKENIZERS
 from ..errors import UserError
 
 DEFAULT_ORDERS = [2, 3, 4, 5]
+DEFAULT_TOKENIZE = "whitespace"
+ONE_TOKEN_WARNING = 0.5
+"""Warn when more than this share of the lines are one whitespace token each."""
 
 
-def _add_common(p: argparse.ArgumentParser, what: str = "BLEU orders", default: list[int] = DEFAULT_ORDERS) -> None:
-    p.add_argument("--n", type=int, nargs="+", default=default, metavar="N",
-                   help=f"{what} to report, each in 1..9 (default: {' '.join(map(str, default))})")
-    p.add_argument("--tokenize", choices=list(WORD_TOKENIZERS), default="whitespace",
-                   help="whitespace: split on spaces (default); char: every non-space character is a token "
-                        "(Chinese); treebank: nltk.word_tokenize(line, preserve_line=True), as Texygen")
+def _add_common(p: argparse.ArgumentParser, what: str = "BLEU orders", default: list[int] = DEFAULT_ORDERS,
+                run: bool = True) -> None:
+    from_run = ", or the run card's with --run" if run else ""
+    p.add_argument("--n", nargs="+", default=None, metavar="N",
+                   help=f"{what} to report, each in 1..9, separated by spaces or commas (default: "
+                        f"{' '.join(map(str, default))}{from_run})")
+    p.add_argument("--tokenize", choices=list(WORD_TOKENIZERS), default=None,
+                   help="whitespace: split on spaces (default without --run); char: every non-space character is "
+                        "a token (Chinese); treebank: nltk.word_tokenize(line, preserve_line=True), as Texygen")
+    if run:
+        p.add_argument("--run", metavar="RUN_DIR",
+                       help="a text run: tokenize, orders (and bleu's references) from its corpus card")
     p.add_argument("--max-hyp", type=int, metavar="K", help="score only the first K hypothesis lines")
     p.add_argument("--allow-empty", action="store_true",
                    help="read empty lines as empty sentences (no n-grams) instead of rejecting the file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _orders(values: list[int]) -> list[int]:
-    from ..metrics.ngrams import MAX_ORDER
+def _orders(values: list[str] | list[int] | None, default: list[int] = DEFAULT_ORDERS) -> list[int]:
+    """``--n`` as given (``2 3``, ``2,3`` or both), or ``default``."""
+    from .sweep import parse_orders
 
-    bad = [n for n in values if not 1 <= n <= MAX_ORDER]
-    if bad:
-        raise UserError(f"--n must be in 1..{MAX_ORDER}, got {bad[0]}")
-    return sorted(set(values))
+    if values is None:
+        return sorted(set(default))
+    return parse_orders([str(v) for v in values], "--n")
+
+
+@dataclass
+class RunText:
+    """What a run's corpus card says about scoring its text."""
+
+    run_dir: Path
+    tokenize: str
+    """The name shown: ``char``, ``treebank``, ... or the model tokenizer's kind (empty ``eval_tokenizer``)."""
+    split: Callable[[str], list[str]]
+    orders: list[int]
+    reference_lines: Callable[[], list[str]]
+
+
+def run_text(path: str) -> RunText:
+    """The BLEU settings of the text run ``path`` (its folder or a checkpoint inside it); UserError otherwise."""
+    from ..config import from_dict
+    from ..data.corpus import load_lines, load_text_pipeline
+    from ..data.data_config import DataConfig
+    from ..data.tokenization import eval_tokenizer
+    from ..runs.rundir import RunDir
+    from ..tasks.text import TOKENIZER_DIR
+
+    run_dir = Path(path) if Path(path).is_dir() else Path(path).parent
+    raw = RunDir(run_dir).read_config()
+    if raw.get("task") != "text":
+        raise UserError(f"--run {path}: a {raw.get('task')} run has no corpus card (give a text run)")
+    data = from_dict(DataConfig, raw.get("data", {}), "data.")
+    tokenizer, _ = load_text_pipeline(data, run_dir / TOKENIZER_DIR)
+    seed = int(raw.get("seed", 0))
+
+    def references() -> list[str]:
+        lines = load_lines(data, seed=seed)[1]  # the run's test split, as in training
+        return [line.lower() for line in lines] if data.lowercase else lines
+
+    return RunText(run_dir, data.eval_tokenizer or data.tokenizer, eval_tokenizer(data.eval_tokenizer, tokenizer),
+                   list(data.bleu_orders), references)
+
+
+def _settings(args: argparse.Namespace) -> tuple[RunText | None, str | Callable[[str], list[str]], str, list[int]]:
+    """(the run's text settings or None, the tokenizer, its name, the orders) of ``args``: flags win over the run."""
+    run = run_text(args.run) if getattr(args, "run", None) else None
+    if args.tokenize is not None:
+        split, name = args.tokenize, args.tokenize
+    elif run is not None:
+        split, name = run.split, run.tokenize
+    else:
+        split, name = DEFAULT_TOKENIZE, DEFAULT_TOKENIZE
+    return run, split, name, _orders(args.n, run.orders if run is not None else DEFAULT_ORDERS)
+
+
+def warn_one_token(sentences: list[list[str]], name: str, where: str) -> bool:
+    """Print a warning (stderr) when whitespace splitting left most lines as one token; True if it did."""
+    from ..metrics.text import one_token_share
+
+    share = one_token_share(sentences)
+    if name != "whitespace" or share <= ONE_TOKEN_WARNING:
+        return False
+    print(f"seqgan-kit: warning: {where}: whitespace splitting gives one token per line for {share:.0%} of the "
+          f"lines (text without spaces?), so BLEU-n for n >= 2 is 0; use --tokenize char, or --run RUN_DIR to "
+          f"take the run's tokenizer", file=sys.stderr)
+    return True
+
+
+def _word_split(kind: str) -> Callable[[str], list[str]]:
+    from ..data.tokenization import word_tokenizer
+
+    return word_tokenizer(kind).tokenize
 
 
 def _limit(value: int | None, flag: str) -> int | None:
@@ -54,14 +138,23 @@ def _cmd_bleu(args: argparse.Namespace) -> int:
     from ..metrics.bleu import bleu
     from ..metrics.text import read_sentences
 
-    orders = _orders(args.n)
+    run, split, name, orders = _settings(args)
     max_hyp = _limit(args.max_hyp, "--max-hyp")
     max_ref = _limit(args.max_ref, "--max-ref")
-    hyps = read_sentences(args.hyp, args.tokenize, max_hyp, allow_empty=args.allow_empty)
-    refs = read_sentences(args.ref, args.tokenize, max_ref, allow_empty=args.allow_empty)
+    if args.ref is None and run is None:
+        raise UserError("eval bleu needs --ref FILE, or --run RUN_DIR to score against the run's test split")
+    hyps = read_sentences(args.hyp, split, max_hyp, allow_empty=args.allow_empty)
+    if args.ref is not None:
+        refs = read_sentences(args.ref, split, max_ref, allow_empty=args.allow_empty)
+        ref_source = args.ref
+    else:
+        lines = run.reference_lines()
+        refs = [t for t in map(split if callable(split) else _word_split(split), lines[:max_ref]) if t]
+        ref_source = f"test split of {run.run_dir}"
+    warn_one_token(hyps, name, args.hyp)
     scores = bleu(hyps, refs, orders=orders)
     result: dict = {"bleu": {str(n): v for n, v in scores.items()}, "n_hyp": len(hyps), "n_ref": len(refs),
-                    "tokenize": args.tokenize}
+                    "tokenize": name, "ref": ref_source}
     if args.corpus:
         from ..metrics.corpus_bleu import corpus_bleu
 
@@ -74,8 +167,8 @@ def _cmd_bleu(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    _print_table(f"BLEU: {len(hyps)} hypotheses, each against all {len(refs)} references "
-                 f"({args.tokenize} tokens, nltk method1 smoothing)", "BLEU-n", scores)
+    _print_table(f"BLEU: {len(hyps)} hypotheses, each against all {len(refs)} references of {ref_source} "
+                 f"({name} tokens, nltk method1 smoothing)", "BLEU-n", scores)
     if args.corpus:
         print(f"sacrebleu corpus BLEU-4 (line i vs line i): {result['corpus_bleu']['score']:.2f}  "
               f"{result['corpus_bleu']['signature']}")
@@ -86,18 +179,19 @@ def _cmd_self_bleu(args: argparse.Namespace) -> int:
     from ..metrics.bleu import self_bleu
     from ..metrics.text import read_sentences
 
-    orders = _orders(args.n)
+    _, split, name, orders = _settings(args)
     max_hyp = _limit(args.max_hyp, "--max-hyp")
-    hyps = read_sentences(args.hyp, args.tokenize, max_hyp, allow_empty=args.allow_empty)
+    hyps = read_sentences(args.hyp, split, max_hyp, allow_empty=args.allow_empty)
+    warn_one_token(hyps, name, args.hyp)
     if len(hyps) < 2:
         raise UserError(f"{args.hyp}: Self-BLEU needs at least 2 sentences, got {len(hyps)}")
     scores = self_bleu(hyps, orders=orders)
     if args.json:
         print(json.dumps({"self_bleu": {str(n): v for n, v in scores.items()}, "n_hyp": len(hyps),
-                          "tokenize": args.tokenize}))
+                          "tokenize": name}))
         return 0
     _print_table(f"Self-BLEU: each of {len(hyps)} sentences against the other {len(hyps) - 1} "
-                 f"({args.tokenize} tokens, nltk method1 smoothing)", "Self-BLEU-n", scores)
+                 f"({name} tokens, nltk method1 smoothing)", "Self-BLEU-n", scores)
     return 0
 
 
@@ -108,7 +202,8 @@ def register(eval_subparsers: argparse._SubParsersAction) -> None:
         description="Every hypothesis line is scored with nltk's sentence_bleu (uniform weights, method1 "
                     "smoothing) against all reference lines, and the scores are averaged; exact and fast.")
     p.add_argument("--hyp", required=True, metavar="FILE", help="generated sentences, one per line")
-    p.add_argument("--ref", required=True, metavar="FILE", help="reference sentences, one per line")
+    p.add_argument("--ref", metavar="FILE",
+                   help="reference sentences, one per line (default with --run: the run's test split)")
     p.add_argument("--max-ref", type=int, metavar="K", help="use only the first K reference lines")
     p.add_argument("--corpus", action="store_true",
                    help="also report sacrebleu's corpus BLEU-4 with its signature (pairs line i with line i)")

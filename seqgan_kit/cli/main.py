@@ -21,6 +21,11 @@ from ..errors import UserError
 def _cmd_train(args: argparse.Namespace) -> int:
     from ..train.runner import check_before_launch, train
 
+    if args.print_config:
+        from .recipes import print_config
+
+        print_config(args.recipe, args.set or [], args.resume)
+        return 0
     if args.nproc is not None:
         from .launch import launch
 
@@ -96,7 +101,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--temperature must be a finite number, got {args.temperature}")
     if args.temperature < 0:
         raise UserError(f"--temperature must be >= 0, got {args.temperature}")
-    chunks = _sample_chunks(args)
+    fresh_seed = args.seed is None
+    if fresh_seed:
+        import secrets
+
+        args.seed = secrets.randbelow(2**31)
+    chunks = _sample_chunks(args)  # the model is loaded (or refused) here
+    if fresh_seed:
+        print(f"seqgan-kit: sampling with seed {args.seed} (add --seed {args.seed} to repeat these samples)",
+              file=sys.stderr, flush=True)
     bar = tqdm(total=args.n, desc="sample", unit="seq", disable=None, file=sys.stderr, leave=False)
     try:
         if args.out:
@@ -160,12 +173,19 @@ def _cmd_nll_oracle(args: argparse.Namespace) -> int:
     from ..metrics.nll import sequence_nll
 
     _check_dims(args)
-    oracle = _parse_oracle(args.oracle, args.vocab_size, args.emb_dim, args.hidden_dim)
-    seqs = read_token_file(args.samples, vocab_size=oracle.vocab_size)
+    train_len = ORACLE_TRAIN_LEN
+    if Path(args.oracle).is_dir():  # a run directory: its own oracle, checked against its checkpoint
+        from ..runs.run_oracle import load_run_oracle
+
+        oracle, oracle_cfg = load_run_oracle(args.oracle)
+        train_len = oracle_cfg.seq_len
+    else:
+        oracle = _parse_oracle(args.oracle, args.vocab_size, args.emb_dim, args.hidden_dim)
+    seqs = read_token_file(args.samples, vocab_size=oracle.vocab_size)  # ids beyond the oracle's vocab: refused
     seq_len = int(seqs.shape[1])
-    if seq_len != ORACLE_TRAIN_LEN:
+    if seq_len != train_len:
         print(f"seqgan-kit: warning: {args.samples} has sequences of {seq_len} tokens; the oracle generates "
-              f"{ORACLE_TRAIN_LEN} (NLL_oracle in the paper is over {ORACLE_TRAIN_LEN}), so this score is not "
+              f"{train_len} (NLL_oracle is defined over {train_len}), so this score is not "
               f"comparable", file=sys.stderr)
     result = {"nll_oracle": sequence_nll(oracle, seqs), "n_sequences": int(seqs.shape[0]), "seq_len": seq_len}
     _print_result(result, args.json)
@@ -186,15 +206,49 @@ def _cmd_nll_test(args: argparse.Namespace) -> int:
     return 0
 
 
+NO_COMPUTE = ("train", "data", "recipes")
+"""Commands without a ``--threads`` of the shared kind (``train`` has its own; the others compute nothing)."""
+
+
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads N`` on every leaf command that computes (PyTorch's CPU threads; it changes no result)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                if parser.prog == "seqgan-kit" and name in NO_COMPUTE:
+                    continue
+                _add_threads(sub)
+            return
+    if "--threads" not in parser._option_string_actions:
+        parser.add_argument("--threads", type=int, metavar="N",
+                            help="CPU threads for PyTorch (default: PyTorch's; 1 is fastest on a busy machine)")
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    threads = getattr(args, "threads", None)
+    if threads is None or args.command in NO_COMPUTE:
+        return
+    if threads < 0:
+        raise UserError(f"--threads must be >= 0 (0 = PyTorch's default), got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = argparse.ArgumentParser(
         prog="seqgan-kit",
         description="Adversarial text generation: train SeqGAN-style models, sample, and evaluate.",
     )
+    parser.add_argument("--version", action="version", version=f"seqgan-kit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("train", help="train from a TOML recipe (or resume a run directory)")
-    p.add_argument("recipe", nargs="?", help="recipe TOML file, e.g. recipes/synthetic_mle.toml")
+    p.add_argument("recipe", nargs="?", help="a packaged recipe's name (see `seqgan-kit recipes`), e.g. poetry_mle, "
+                                             "or a recipe TOML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe key, e.g. --set mle.lr=1e-3 (repeatable)")
     p.add_argument("--run-dir", help="where to write the run (default runs/<name>-<time>)")
@@ -204,14 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train with N ranks on this machine (torchrun --standalone --nproc-per-node N; batch "
                         "sizes stay global); several machines: torchrun --nnodes, see the README")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved configuration (recipe, parents, card and --set) as TOML and exit")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sample", help="sample from a run directory (text runs print detokenized text, one "
                                       "sample per line; synthetic runs print token ids)")
     p.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT")
-    p.add_argument("-n", type=int, default=9984, help="number of samples (default 9984)")
+    p.add_argument("-n", type=int, default=10, help="number of samples (default 10)")
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = greedy")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="sampling seed: the same seed gives the same samples (default: a fresh random seed, "
+                        "printed to stderr so that the call can be repeated)")
     p.add_argument("--out", help="write to this file instead of stdout")
     p.add_argument("--ids", action="store_true", help="text runs: print token ids instead of text")
     p.set_defaults(func=_cmd_sample)
@@ -220,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = p.add_subparsers(dest="metric", metavar="METRIC", required=True)
 
     q = ev.add_parser("nll-oracle", help="mean per-token NLL of a token-id file under an oracle")
-    q.add_argument("--oracle", required=True, help="oracle weights .npz, or an integer seed for a random oracle")
+    q.add_argument("--oracle", required=True, metavar="RUN_DIR|ORACLE.npz|SEED",
+                   help="a synthetic run directory (its own oracle: the safe choice), oracle weights .npz, or an "
+                        "integer seed for a random oracle (must match the recipe's [oracle] seed and sizes)")
     q.add_argument("--samples", required=True, help="file of token-id lines")
     q.add_argument("--vocab-size", type=int, default=5000, help="random oracle only (default 5000)")
     q.add_argument("--emb-dim", type=int, default=32, help="random oracle only (default 32)")
@@ -245,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_encoders(ev, sub)
     from .fill import register as register_fill
     register_fill(sub)
+    from .recipes import register as register_recipes
+    register_recipes(sub)
+    _add_threads(parser)
     return parser
 
 
@@ -270,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _terminated)  # torchrun's ranks keep the default
     try:
         check_seed_flags(args)
+        _set_threads(args)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"seqgan-kit: error: {exc}", file=sys.stderr)

@@ -36,17 +36,24 @@ def load_model(path: str) -> SweepModel:
     return TextModel.load(path)
 
 
-def _split(text: str, flag: str) -> list[str]:
-    items = [item.strip() for item in text.split(",")]
-    if not any(items) or not all(items):
-        raise UserError(f"{flag} takes a comma-separated list, e.g. {flag} 0.5,1.0, got {text!r}")
+def split_list(values: str | list[str], flag: str) -> list[str]:
+    """The items of a list flag given either way, ``2,3`` or ``2 3`` (or mixed): one syntax for every list."""
+    texts = [values] if isinstance(values, str) else list(values)
+    items = []
+    for text in texts:  # "2, 3" arrives as "2," and "3": a comma at either end of a word is a separator
+        parts = [part.strip() for part in text.strip().split(",")]
+        items += parts[1 if len(parts) > 1 and not parts[0] else 0:-1 if len(parts) > 1 and not parts[-1] else None]
+    if not items or not all(items):
+        raise UserError(f"{flag} takes a comma-separated list (or a space-separated one), e.g. {flag} 2,3 or "
+                        f"{flag} 2 3, got {' '.join(texts)!r}")
     return items
 
 
-def parse_temperatures(text: str) -> list[float]:
-    """``"1.0,0.5,0"`` -> ``[0.0, 0.5, 1.0]``: finite numbers >= 0, sorted ascending, duplicates dropped."""
+def parse_temperatures(text: str | list[str]) -> list[float]:
+    """``"1.0,0.5,0"`` (or ``["1.0", "0.5", "0"]``) -> ``[0.0, 0.5, 1.0]``: finite numbers >= 0, sorted
+    ascending, duplicates dropped."""
     values = []
-    for item in _split(text, "--temperatures"):
+    for item in split_list(text, "--temperatures"):
         try:
             t = float(item)
         except ValueError:
@@ -57,18 +64,18 @@ def parse_temperatures(text: str) -> list[float]:
     return sorted(set(values))
 
 
-def parse_orders(text: str) -> list[int]:
-    """``"3,2"`` -> ``[2, 3]``: BLEU orders in 1..9."""
+def parse_orders(text: str | list[str], flag: str = "--orders") -> list[int]:
+    """``"3,2"`` (or ``["3", "2"]``, ``["3,2"]``) -> ``[2, 3]``: BLEU orders in 1..9."""
     from ..metrics.ngrams import MAX_ORDER
 
     values = []
-    for item in _split(text, "--orders"):
+    for item in split_list(text, flag):
         try:
             n = int(item)
         except ValueError:
-            raise UserError(f"--orders: {item!r} is not an integer") from None
+            raise UserError(f"{flag}: {item!r} is not an integer") from None
         if not 1 <= n <= MAX_ORDER:
-            raise UserError(f"--orders must be in 1..{MAX_ORDER}, got {n}")
+            raise UserError(f"{flag} must be in 1..{MAX_ORDER}, got {n}")
         values.append(n)
     return sorted(set(values))
 
@@ -187,9 +194,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         coverage = check_references(first, references, args.ref, n=args.n, seed=args.seed)
 
     fed_of, fed_info = _fed_axis(args, first)
-    curves = {label: quality_diversity(model, references, temperatures, args.n, orders, seed=args.seed,
-                                       self_bleu_samples=args.self_bleu_samples, fed_of=fed_of)
-              for label, model in zip(labels, models, strict=True)}
+    from ..runs.tracking import progress_bar
+
+    with progress_bar(len(models) * len(temperatures), "sweep", "temperature") as bar:
+        curves = {label: quality_diversity(model, references, temperatures, args.n, orders, seed=args.seed,
+                                           self_bleu_samples=args.self_bleu_samples, fed_of=fed_of,
+                                           progress=bar.update)
+                  for label, model in zip(labels, models, strict=True)}
     k = next(iter(curves.values()))[0]["n_self_bleu"]
     gaps = gaps_to_baseline(curves, orders)
     result = {
@@ -238,14 +249,15 @@ def register_sweep(eval_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", metavar="[LABEL=]RUN_DIR",
                    help="text run directories (or checkpoints in them), each optionally labelled LABEL=PATH "
                         "(default label: the run's name)")
-    p.add_argument("--temperatures", default=DEFAULT_TEMPERATURES, metavar="T,T,...",
-                   help=f"comma-separated temperatures >= 0, 0 = greedy (default {DEFAULT_TEMPERATURES})")
+    p.add_argument("--temperatures", nargs="+", default=DEFAULT_TEMPERATURES, metavar="T",
+                   help=f"temperatures >= 0, 0 = greedy, separated by commas or spaces (default "
+                        f"{DEFAULT_TEMPERATURES})")
     p.add_argument("--ref", metavar="FILE",
                    help="reference sentences, one per line (default: the first run's test split); rejected "
                         "when under 50%% of their tokens are in the run's vocabulary")
     p.add_argument("-n", type=int, default=1000, help="samples per temperature and run (default 1000)")
-    p.add_argument("--orders", metavar="N,N,...",
-                   help="BLEU orders, e.g. 2,3 (default: the runs' own BLEU orders, else 2)")
+    p.add_argument("--orders", nargs="+", metavar="N",
+                   help="BLEU orders, e.g. 2,3 or 2 3 (default: the runs' own BLEU orders, else 2)")
     p.add_argument("--max-ref", type=int, metavar="N", help="use only the first N reference sentences")
     p.add_argument("--self-bleu-samples", type=int, metavar="N",
                    help="Self-BLEU on the first N samples only (leave-one-out cost grows as N^2)")

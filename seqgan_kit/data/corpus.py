@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +34,9 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, require_extra
 from ..files import read_lines
-from .cards import DataConfig
+from .data_config import DataConfig
 from .tokenization import (
     EOS,
     PAD,
@@ -49,6 +50,10 @@ from .tokenization import (
 )
 
 VOCAB_FILE = "vocab.json"
+MAX_LEN_KEY = "data.max_len"
+"""The recipe key that bounds an example's length (named by the truncation warning)."""
+TRUNCATION_WARNING = 0.01
+"""Warn (stderr) when more than this share of a corpus's examples is truncated."""
 
 SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9])")
 """End of a sentence inside a paragraph (see the module docstring)."""
@@ -113,7 +118,7 @@ class _Lines:
 
 def _hf_load(cfg: DataConfig) -> Any:
     """The ``datasets`` object named by ``cfg.hf_dataset`` (a DatasetDict or a Dataset)."""
-    import datasets
+    datasets = require_extra("datasets", "hf", "data.hf_dataset")
 
     name = cfg.hf_dataset
     folder = Path(name).expanduser()
@@ -378,6 +383,24 @@ def _report(cfg: DataConfig, s: dict[str, Any], lines: _Lines, log: Callable[[st
         f"max {s['max_len_train']})")
     log(f"data: vocabulary of {s['vocab_size']:,} tokens (with 4 specials), test UNK rate "
         f"{100 * s['unk_rate_test']:.2f}%")
+    warning = truncation_warning(cfg, s, name)
+    if warning:
+        print(f"seqgan-kit: warning: {warning}", file=sys.stderr, flush=True)
+
+
+def truncation_warning(cfg: DataConfig, s: dict[str, Any], name: str) -> str:
+    """The warning when more than :data:`TRUNCATION_WARNING` of the examples are cut to ``max_len`` ('' if not).
+
+    ``s`` is the corpus statistics of :func:`prepare_text_data` (truncated and total counts, length percentiles).
+    """
+    cut, total = s["truncated_train"] + s["truncated_test"], s["n_train"] + s["n_test"]
+    if total == 0 or cut / total <= TRUNCATION_WARNING:
+        return ""
+    return (f"{name}: {cut:,} of {total:,} examples ({cut / total:.1%}: {s['truncated_train']:,} of "
+            f"{s['n_train']:,} training, {s['truncated_test']:,} of {s['n_test']:,} test) are longer than "
+            f"{MAX_LEN_KEY} = {cfg.max_len} tokens and lose their end (training lengths: p95 {s['p95_len_train']}, "
+            f"p99 {s['p99_len_train']}, max {s['max_len_train']}); to keep them: --set "
+            f"{MAX_LEN_KEY}={s['p99_len_train']} or more")
 
 
 def load_text_pipeline(cfg: DataConfig, workdir: str | Path) -> tuple[Tokenizer, Vocab]:

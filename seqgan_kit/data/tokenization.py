@@ -320,7 +320,7 @@ def spm_model_path(cfg: Any, workdir: str | Path) -> Path:
 
 
 def make_tokenizer(cfg: Any, workdir: str | Path) -> Tokenizer:
-    """The tokenizer of ``cfg`` (a :class:`~seqgan_kit.data.cards.DataConfig`).
+    """The tokenizer of ``cfg`` (a :class:`~seqgan_kit.data.data_config.DataConfig`).
 
     ``sentencepiece`` loads ``cfg.spm_model`` if set, else ``workdir/spm.model``; a missing model raises
     UserError (:func:`seqgan_kit.data.corpus.prepare_text_data` trains it first when building).

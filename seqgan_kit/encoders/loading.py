@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from ..config import from_dict
-from ..data.cards import DataConfig
 from ..data.corpus import encode_examples, load_lines, load_text_pipeline
+from ..data.data_config import DataConfig
 from ..data.tokenization import SPECIALS, UNK
 from ..errors import UserError
 from ..runs.checkpoint import load_checkpoint, load_module

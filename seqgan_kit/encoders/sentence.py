@@ -20,9 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
+import torch
 
 SIF_A = 1e-3
+POOL_CHUNK = 1 << 16
+"""Token occurrences gathered at once by :func:`pool` (bounds its memory to ``POOL_CHUNK * d`` floats)."""
 
 
 def sif_weights(counts: np.ndarray, a: float = SIF_A) -> np.ndarray:
@@ -48,12 +50,17 @@ def pool(token_lists: Sequence[Sequence[str]], index: dict[str, int], vectors: n
             if j is not None:
                 rows.append(i)
                 cols.append(j)
-    n, w = len(token_lists), vectors.shape[0]
+    n = len(token_lists)
     rows_a, cols_a = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
     values = np.ones(len(rows_a)) if weights is None else np.asarray(weights, dtype=np.float64)[cols_a]
-    counts = sp.csr_matrix((values, (rows_a, cols_a)), shape=(n, w))  # [N, W] weight sums per (sentence, word)
+    table = torch.from_numpy(np.asarray(vectors, dtype=np.float64))  # [W, d]
+    sums = torch.zeros(n, table.shape[1], dtype=torch.float64)  # [N, d]
+    for lo in range(0, len(rows_a), POOL_CHUNK):  # each known token occurrence adds weight * vector to its row
+        part = slice(lo, lo + POOL_CHUNK)
+        weighted = table[torch.from_numpy(cols_a[part])] * torch.from_numpy(values[part])[:, None]  # [K, d]
+        sums.index_add_(0, torch.from_numpy(rows_a[part]), weighted)
+    sums = sums.numpy()
     known = np.bincount(rows_a, minlength=n).astype(np.float64)  # [N] known tokens per sentence
-    sums = counts @ np.asarray(vectors, dtype=np.float64)  # [N, W] @ [W, d] -> [N, d]
     out = np.divide(sums, known[:, None], out=np.zeros_like(sums), where=known[:, None] > 0)
     return out, int((known == 0).sum())
 

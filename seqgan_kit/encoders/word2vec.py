@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, require_extra
 from ..files import atomic_write
 
 VECTORS_FILE = "word2vec.safetensors"
@@ -101,7 +101,7 @@ def train_word2vec(sentences: Sequence[Sequence[str]], vector_size: int = 100, w
                    workers: int = 1, alpha: float = 0.025, min_alpha: float = 0.0001) -> tuple[WordVectors, dict]:
     """Skip-gram with negative sampling on tokenized ``sentences``; returns the vectors and training stats
     (``train_s``, ``loss``, ``n_sentences``, ``n_tokens``)."""
-    from gensim.models import Word2Vec
+    Word2Vec = require_extra("gensim.models", "encoders", "word2vec training (algorithm = \"word2vec\")").Word2Vec
 
     sentences = [list(s) for s in sentences if s]
     if not sentences:

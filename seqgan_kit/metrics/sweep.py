@@ -75,8 +75,10 @@ class SweepModel(Protocol):
 def quality_diversity(model: SweepModel, references: Sequence[Sequence[str]], temperatures: Iterable[float],
                       n: int, orders: Iterable[int], seed: int = 0,
                       self_bleu_samples: int | None = None,
-                      fed_of: Callable[[list[str]], float] | None = None) -> list[dict[str, Any]]:
+                      fed_of: Callable[[list[str]], float] | None = None,
+                      progress: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
     """One record per temperature (in the order given) of ``model``'s samples scored against ``references``.
+    ``progress`` (e.g. a bar's ``update``) is called after each temperature.
 
     ``references`` are tokenized sentences (as ``model.read_references`` returns them); they are indexed once
     for all temperatures. ``n`` samples (at least 2) are drawn per temperature with ``seed``. Self-BLEU, whose
@@ -120,6 +122,8 @@ def quality_diversity(model: SweepModel, references: Sequence[Sequence[str]], te
         })
         if fed_of is not None:
             records[-1]["fed"] = float(fed_of(texts))
+        if progress is not None:
+            progress()
     return records
 
 
@@ -271,12 +275,15 @@ def plot_sweep(curves: dict[str, list[dict[str, Any]]], order: int, path: str | 
 
     key = str(order)
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    for label, records in curves.items():
+    # Temperature labels: each run's on its own side of the point (runs' curves often cross at one
+    # temperature), alternating along the curve so that neighbouring points' labels do not touch.
+    sides = [((5, 5), (5, -11)), ((-16, -11), (-16, 5)), ((5, -11), (-16, 5)), ((-16, 5), (5, 5))]
+    for i, (label, records) in enumerate(curves.items()):
         points = sorted((r["temperature"], r["self_bleu"][key], r["bleu"][key]) for r in records)
         line, = ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", linewidth=1.2, label=label)
-        for t, x, y in points:
-            ax.annotate(f"{t:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
-                        color=line.get_color())
+        for j, (t, x, y) in enumerate(points):
+            ax.annotate(f"{t:g}", (x, y), textcoords="offset points", xytext=sides[i % len(sides)][j % 2],
+                        fontsize=7, color=line.get_color())
     ax.set_xlabel(f"Self-BLEU-{order}  (lower = more diverse)")
     ax.set_ylabel(f"BLEU-{order}  (higher = better quality)")
     ax.set_title(f"Quality vs diversity over temperature, BLEU-{order}\nbetter: up and to the left",

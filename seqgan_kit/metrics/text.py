@@ -7,6 +7,7 @@ already tokenized: the COCO/EMNLP files), ``char`` (every non-space character, f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..data.tokenization import WORD_TOKENIZERS, word_tokenizer
@@ -16,14 +17,15 @@ from ..files import read_lines
 TOKENIZERS = tuple(WORD_TOKENIZERS)
 
 
-def read_sentences(path: str | Path, mode: str = "whitespace", max_lines: int | None = None,
-                   allow_empty: bool = False) -> list[list[str]]:
-    """Tokenized sentences, one per line of ``path`` (at most the first ``max_lines``).
+def read_sentences(path: str | Path, mode: str | Callable[[str], list[str]] = "whitespace",
+                   max_lines: int | None = None, allow_empty: bool = False) -> list[list[str]]:
+    """Tokenized sentences, one per line of ``path`` (at most the first ``max_lines``); ``mode`` is a word
+    tokenizer's name or a function (text -> tokens), e.g. a run's BLEU tokenizer.
 
     A line with no tokens raises UserError naming its line number, unless ``allow_empty`` (then it is an
     empty sentence, which scores BLEU 0 as a hypothesis).
     """
-    split = word_tokenizer(mode).tokenize
+    split = word_tokenizer(mode).tokenize if isinstance(mode, str) else mode
     lines = read_lines(path, max_lines)
     # Tokenize each distinct line once (generated samples repeat a lot; treebank rules are slow), then hand
     # out a fresh list per line so that callers may modify sentences independently.
@@ -34,3 +36,9 @@ def read_sentences(path: str | Path, mode: str = "whitespace", max_lines: int | 
         raise UserError(f"{path}:{lineno}: empty line (expected one sentence per line; "
                         "use --allow-empty to score empty lines as empty sentences)")
     return sentences
+
+
+def one_token_share(sentences: list[list[str]]) -> float:
+    """The share of non-empty sentences that are a single token (whitespace splitting of unspaced text)."""
+    nonempty = [s for s in sentences if s]
+    return sum(len(s) == 1 and len(s[0]) > 1 for s in nonempty) / max(len(nonempty), 1)

@@ -45,20 +45,23 @@ def _x_axis(records: list[dict[str, Any]]) -> tuple[list[float], list[tuple[floa
 
 
 def plot_curves(records: list[dict[str, Any]], out: str | Path) -> None:
-    """Draw one panel per numeric metric in ``records`` (:func:`curve_names`); write PNG to ``out``."""
+    """Draw one panel per numeric metric in ``records`` (:func:`curve_names`) with at least two finite points;
+    write PNG to ``out`` (nothing when no metric has two points, e.g. a one-record word2vec run)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = curve_names(records)
+    xs, boundaries = _x_axis(records)
+    series = {name: [(x, r[name]) for x, r in zip(xs, records, strict=True)
+                     if isinstance(r.get(name), int | float) and math.isfinite(r[name])]
+              for name in curve_names(records)}
+    names = [name for name, pts in series.items() if len(pts) > 1]  # one point is not a curve
     if not names:
         return
-    xs, boundaries = _x_axis(records)
     fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.4 * len(names)), sharex=True, squeeze=False)
     for ax, name in zip(axes[:, 0], names, strict=True):
-        pts = [(x, r[name]) for x, r in zip(xs, records, strict=True)
-               if isinstance(r.get(name), int | float) and math.isfinite(r[name])]
+        pts = series[name]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", linewidth=1)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from ..config import from_dict
-from ..data.cards import DataConfig
 from ..data.corpus import decode_rows, load_lines, load_text_pipeline, prepare_text_data
+from ..data.data_config import DataConfig
 from ..data.tokenization import SPECIALS, Tokenizer, Vocab, eval_tokenizer
 from ..errors import UserError
 from ..files import read_lines

@@ -40,6 +40,7 @@ from ..runs.checkpoint import (
     save_checkpoint,
 )
 from ..runs.rundir import RunDir
+from ..runs.tracking import Tracker, sample_lines, say
 from ..tasks.synthetic import SyntheticTask
 from .divergence import diverged
 from .init import reuse_vocabulary
@@ -139,6 +140,8 @@ class Experiment:
         self.state: dict[str, Any] = {}
         """Small JSON-serialisable values a phase carries between units (checkpointed)."""
         self._clock = time.perf_counter()
+        self.tracker = Tracker(run.path, cfg.runtime.report_to if self.ranks.is_main else ())
+        """``runtime.report_to`` (TensorBoard): fed by :meth:`log`, closed by the runner."""
         if build_generator:
             self.generator = self.build_model("generator", "generator", cfg.generator,
                                               vocab_size=self.task.vocab_size, max_len=self.task.seq_len,
@@ -224,8 +227,12 @@ class Experiment:
         shown = "  ".join(
             f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
         )
-        print(f"[{phase}] {unit} {value}/{total}  {shown}  ({record['elapsed_s']:.0f} s)", flush=True)
+        say(f"[{phase}] {unit} {value}/{total}  {shown}  ({record['elapsed_s']:.0f} s)")
         self.run_dir.plot()
+        if self.tracker.active:
+            gen = getattr(self, "generator", None)
+            self.tracker.log(record, None if gen is None else lambda: sample_lines(
+                gen, self.task, derived_seed(self.cfg.seed, f"tracked:{phase}:{value}")))
 
     # ------------------------------------------------------------------ checkpoints
     def _meta(self, names: list[str]) -> dict[str, Any]:

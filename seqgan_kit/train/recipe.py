@@ -5,7 +5,7 @@ Tables and who owns them::
     name, task, algorithm, seed, device     this module
     [runtime]                               RuntimeConfig (this module)
     [oracle]                                tasks/synthetic.py   (task = "synthetic")
-    [data]                                  data/cards.py        (task = "text"; a corpus card fills it)
+    [data]                                  data/data_config.py  (task = "text"; a corpus card fills it)
     [generator] kind = "lstm", ...          the registered generator kind's config (models/)
     [discriminator] kind = "cnn", ...       the registered discriminator kind's config (models/)
     [mle]                                   train/mle.py (the shared pretraining stage)
@@ -35,8 +35,9 @@ from ..config import (
     read_recipe,
     to_dict,
 )
-from ..data.cards import DataConfig, with_card
+from ..data.data_config import DataConfig, with_card
 from ..models.registry import DEFAULT_KIND, get_kind
+from ..packaged import find_recipe
 from ..tasks.evaluation import EvalConfig
 from ..tasks.synthetic import OracleConfig
 from .init import InitConfig
@@ -62,10 +63,21 @@ class RuntimeConfig:
     """Several ranks (torchrun): how long a rank waits for the others at a collective before it gives up with
     one line. Rank 0 scores BLEU alone while the others wait, so keep it above the longest evaluation."""
 
+    report_to: list[str] = field(default_factory=list)
+    """Experiment trackers besides ``metrics.jsonl``: ``["tensorboard"]`` writes ``RUN_DIR/tensorboard/`` (the
+    optional extra ``seqgan-kit[tensorboard]``)."""
+
     def validate(self) -> None:
         non_negative(self, "threads")
         one_of(self, "precision", PRECISIONS)
         positive(self, "dist_timeout_s")
+        from ..runs.tracking import REPORTERS, check_tensorboard
+
+        for name in self.report_to:
+            if name not in REPORTERS:
+                raise ConfigError("report_to", f"unknown tracker {name!r} (known: {', '.join(REPORTERS)})")
+        if "tensorboard" in self.report_to:
+            check_tensorboard()  # a missing extra stops the command before any work
 
 
 @dataclass
@@ -191,8 +203,9 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None, base:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read a TOML recipe (resolving ``extends``) and apply ``--set`` overrides."""
-    path = Path(path)
+    """Read a TOML recipe (a path, or a packaged recipe's name; resolving ``extends``) and apply ``--set``
+    overrides."""
+    path = find_recipe(path)
     return build_config(read_recipe(path), overrides, base=path.parent)
 
 

@@ -117,6 +117,7 @@ def train(
     :mod:`seqgan_kit.distributed` for what the ranks share).
     """
     # Everything is read and validated before anything is written: a bad override leaves a run untouched.
+    started = time.perf_counter()
     cfg, run = resolve_config(recipe, overrides, resume, run_dir)
     if threads is not None:
         if threads < 0:
@@ -137,6 +138,9 @@ def train(
     finally:
         ranks.close()
     if ranks.is_main:
+        from ..runs.tracking import run_summary
+
+        print(run_summary(run.path, run.read_metrics(), time.perf_counter() - started), flush=True)
         print(f"done: {run.path}", flush=True)
     return run.path
 
@@ -228,7 +232,10 @@ def _run(cfg: ExperimentConfig, run: RunDir, device: torch.device, overrides: li
             print(f"run directory: {run.path}  (device {device}, seed {cfg.seed}, threads {torch.get_num_threads()}"
                   f"{f', {ranks.world} ranks' if ranks.world > 1 else ''})", flush=True)
 
-    exp.run(phases, resume=bool(resume) and has_checkpoint, before_start=start)
+    try:
+        exp.run(phases, resume=bool(resume) and has_checkpoint, before_start=start)
+    finally:
+        exp.tracker.close()
 
 
 def _write_run_files(cfg: ExperimentConfig, run: RunDir, device: torch.device, overrides: list[str],

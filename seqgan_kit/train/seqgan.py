@@ -8,7 +8,8 @@ Phases after the shared MLE pretraining (``pretrain_g``):
   policy gradient ``-sum_{b,t} log G(y_t | y_<t) Q_t`` (Q from batched Monte Carlo rollouts scored by D),
   then ``d_steps`` rounds of ``d_epochs`` discriminator epochs on fresh negatives (paper: 1, 5, 3).
 
-Metrics logged: ``nll_oracle``, ``nll_test``, ``d_loss``, ``d_accuracy``, ``mean_reward``, ``g_loss``.
+Metrics logged: ``nll_oracle``, ``nll_test``, ``d_loss``, ``d_accuracy``, ``mean_reward``, ``g_loss_per_token``
+(the policy-gradient loss, a sum over the batch's tokens as in the reference, divided by their number).
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ class SeqGANTrainer:
 
     # ------------------------------------------------------------------ generator
     def generator_step(self, iteration: int | None = None) -> tuple[float, float]:
-        """One policy-gradient update on a fresh batch; returns (loss, mean reward).
+        """One policy-gradient update on a fresh batch; returns (loss per token, mean reward).
 
         With several ranks every rank draws the same batch from the shared stream and rolls out only its own
         shard of it (its own random stream); the summed loss and DDP's gradient average give the
@@ -196,7 +197,7 @@ class SeqGANTrainer:
         if ranks.world > 1:
             loss = loss * ranks.world  # a summed loss: DDP's average over the ranks gives back the global sum
         backward_step(self.g_optimizer, loss, where, s.grad_clip, gen.parameters())
-        return value, reward_sum / max(count, 1)
+        return value / max(count, 1), reward_sum / max(count, 1)
 
     def adversarial(self, start_iteration: int) -> None:
         s, exp = self.cfg, self.exp
@@ -214,7 +215,7 @@ class SeqGANTrainer:
             last = it == s.iterations
             if it % s.eval_every == 0 or last:
                 exp.log(ADVERSARIAL, "step", it, s.iterations,
-                        {"g_loss": g_loss, "mean_reward": reward, **d_stats, **exp.evaluate(ADVERSARIAL, it)})
+                        {"g_loss_per_token": g_loss, "mean_reward": reward, **d_stats, **exp.evaluate(ADVERSARIAL, it)})
             for _ in range(s.d_steps):
                 d_loss, d_acc = self._d_round(s.d_epochs, where=f"iteration {it}")
                 d_stats.update(d_loss=d_loss, d_accuracy=d_acc)

@@ -4,7 +4,8 @@ The corpus is read as for any text run (``[data]``, the card's tokenizer; a sent
 ``RUN/tokenizer/`` first), and every training example is tokenized in full (no ``max_len`` cut). gensim trains
 skip-gram with negative sampling (``[word2vec]``; gensim's defaults unless set). The run writes
 ``word2vec.safetensors`` + ``word2vec.json`` (no pickle; see :mod:`seqgan_kit.encoders.word2vec`), one metrics
-record and ``checkpoint.safetensors``.
+record and ``checkpoint.safetensors``. The record's ``loss_per_token`` is gensim's training loss (summed over every
+trained pair and epoch) divided by the tokens it was given, ``epochs * n_tokens``.
 
 The run has one phase, ``word2vec``, that cannot stop half-way and continue: gensim's training state is not
 saved. A run interrupted during training restarts the phase from the beginning on ``--resume`` and says so;
@@ -22,6 +23,7 @@ from ..config import ConfigError, positive
 from ..data.corpus import load_lines
 from ..encoders.sentence import SIF_A, first_component, pool, sif_weights
 from ..encoders.word2vec import train_word2vec
+from ..errors import require_extra
 from .registry import PhaseFn, register_algorithm
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class Word2VecTrainer:
     def check(cfg: ExperimentConfig) -> None:
         if cfg.task != "text":
             raise ConfigError("task", "algorithm 'word2vec' trains on a text corpus: set task = \"text\"")
+        require_extra("gensim.models", "encoders", "algorithm = \"word2vec\"")  # missing: one line, before any work
 
     def phases(self) -> list[tuple[str, PhaseFn]]:
         return [(PHASE, self.run)]
@@ -107,6 +110,7 @@ class Word2VecTrainer:
         vectors.save(exp.run_dir.path)
         known = float(np.mean([t in vectors.index for s in sentences for t in s]))
         exp.log(PHASE, "epoch", cfg.epochs, cfg.epochs,
-                {"loss": stats["loss"], "vocab_words": stats["vocab_words"], "n_sentences": stats["n_sentences"],
+                {"loss_per_token": stats["loss"] / max(stats["n_tokens"] * cfg.epochs, 1),
+                 "vocab_words": stats["vocab_words"], "n_sentences": stats["n_sentences"],
                  "n_tokens": stats["n_tokens"], "token_coverage": known, "train_s": round(stats["train_s"], 3)})
         exp.save(PHASE, 1)

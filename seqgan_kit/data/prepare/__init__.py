@@ -47,7 +47,7 @@ from typing import Any
 
 from ...errors import UserError
 from ...files import TMP_MARK, file_sha256, remove_stale_temp_files
-from ..cards import CARDS_DIR, DATA_ENV, data_root
+from ..data_config import CARDS_DIR, DATA_ENV, data_root, find_card, read_card
 from .cleaning import BUILDERS, clean_paragraph, one_per_group, paragraph_overlaps, poem_variants
 from .fetch import download, fetch_source, is_url
 from .spec import UNSUPPORTED_METHODS, ExpectedFile, Log, PrepareSpec, load_spec
@@ -129,7 +129,7 @@ def prepare_corpus(card: str, sources: list[str] | None = None, root: str | Path
     """Build corpus ``card`` (a packaged card name or a card path) in ``<root>/<name>/`` and return that folder.
 
     ``sources``: one local path or URL per card source, in card order (default: the card's URLs).
-    ``root``: the data root (default :func:`~seqgan_kit.data.cards.data_root`: ``$SEQGAN_KIT_DATA`` or
+    ``root``: the data root (default :func:`~seqgan_kit.data.data_config.data_root`: ``$SEQGAN_KIT_DATA`` or
     ``./data``). A folder that already matches the card is left alone; one that differs is rebuilt only with
     ``force``. Every problem (bad card, download failure, source or output hash mismatch) is a one-line
     UserError, and no partial corpus or temporary folder is left behind.
@@ -240,6 +240,40 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def show_card(card: str, root: str | Path | None = None) -> str:
+    """The card file's text, then what it needs on disk: the data folder and split files (prepared or not) and
+    the pinned source file(s) ``data prepare`` reads."""
+    path = find_card(card)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    table = read_card(path)
+    name = table.get("name") or path.stem
+    folder = Path(table["dir"]) if table.get("dir") else (Path(root).expanduser() if root else data_root()) / name
+    lines = [f"# card: {path}", text.rstrip("\n"), "", f"# what {name} needs"]
+    for key in ("train", "test"):
+        split = table.get(key, f"{key}.txt")
+        if split:
+            where = folder / split
+            lines.append(f"{key:<7} {where}  ({'present' if where.is_file() else 'missing'})")
+    try:
+        spec = load_spec(path)
+    except UserError as exc:
+        lines.append(f"source  none: {exc}")
+    else:
+        for pinned in spec.sources:
+            lines.append(f"source  {pinned.filename}: {pinned.url} (sha256 {pinned.sha256[:12]}...)")
+        if spec.supported:
+            lines.append(f"prepare seqgan-kit data prepare {name}  (offline: one --source PATH per source, in this "
+                         f"order)")
+        else:
+            lines.append(f"prepare not by `data prepare` ({spec.method}): put the split files in {folder}/")
+    return "\n".join(lines)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    print(show_card(args.corpus, args.root))
+    return 0
+
+
 def add_cli(subparsers: Any) -> None:
     """Add the ``data`` command (``data prepare``, ``data list``) to the CLI's sub-command parsers."""
     data = subparsers.add_parser("data", help="corpora: list the packaged cards, prepare one from its pinned sources")
@@ -262,3 +296,8 @@ def add_cli(subparsers: Any) -> None:
     p = actions.add_parser("list", help="the packaged corpus cards, and which are prepared under the data root")
     p.add_argument("--root", help=root_help)
     p.set_defaults(func=_cmd_list)
+
+    p = actions.add_parser("show", help="print a corpus card, the split files it needs and its pinned sources")
+    p.add_argument("corpus", metavar="CARD", help="a packaged card name (see `data list`) or a card .toml path")
+    p.add_argument("--root", help=root_help)
+    p.set_defaults(func=_cmd_show)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
-from ..cards import find_card, read_card
+from ..data_config import find_card, read_card
 
 Log = Callable[[str], Any]
 """Where progress messages go (``print`` by default)."""

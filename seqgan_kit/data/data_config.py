@@ -1,7 +1,8 @@
-"""Corpus cards and the ``[data]`` table: where a text corpus lives and how it becomes tokens.
+"""The ``[data]`` table (:class:`DataConfig`) and the corpus cards that fill it: where a text corpus lives and how
+it becomes tokens.
 
-A corpus card (``seqgan_kit/data/cards/<name>.toml``, or any TOML file) holds :class:`DataConfig` keys for one
-corpus, plus informational keys for people (:data:`CARD_NOTES`) and a ``[prepare]`` table that
+A corpus card (``corpora/<name>.toml``, shipped with the package, or any TOML file) holds :class:`DataConfig` keys
+for one corpus, plus informational keys for people (:data:`CARD_NOTES`) and a ``[prepare]`` table that
 ``seqgan-kit data prepare`` reads (pinned sources, cleaning, expected hashes). A recipe names a card with
 ``data.card = "poetry_quatrain5"`` (a packaged card) or a path; the recipe's ``[data]`` keys override the card.
 
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, Override, coerce, one_of, plain, positive
-from ..errors import UserError
+from ..errors import UserError, require_extra
+from ..packaged import close_names, packaged_dir
 
-CARDS_DIR = Path(__file__).resolve().parent / "cards"
-"""The cards shipped with the package."""
+CARDS_DIR = packaged_dir("corpora")
+"""The cards shipped with the package (the top-level ``corpora/`` folder)."""
 DATA_ENV = "SEQGAN_KIT_DATA"
 """Environment variable naming the data root (default ``./data``)."""
 CARD_NOTES = ("description", "source", "license", "split", "notes", "size", "prepare")
@@ -35,7 +37,7 @@ NEIGHBOURS = ("", "sentences", "clauses")
 class DataConfig:
     """A real-text corpus (``task = "text"``): where the lines come from and how they become token ids.
 
-    A corpus card (``seqgan_kit/data/cards/<name>.toml``, or any card file) fills these fields; keys set in the
+    A corpus card (``corpora/<name>.toml``, or any card file) fills these fields; keys set in the
     recipe's ``[data]`` table and ``--set data.KEY=...`` override the card. Any UTF-8 file with one example per
     line works without a card.
     """
@@ -98,6 +100,8 @@ class DataConfig:
                 raise ConfigError(key, f"must be >= 0 (0 = no limit), got {getattr(self, key)}")
         if not 0 < self.test_fraction < 1:
             raise ConfigError("test_fraction", f"must lie in (0, 1), got {self.test_fraction}")
+        if self.hf_dataset:
+            require_extra("datasets", "hf", "data.hf_dataset")  # a missing extra stops before any work
         if not self.bleu_orders or not all(1 <= n <= 5 for n in self.bleu_orders):
             raise ConfigError("bleu_orders", f"expected orders in 1..5, got {self.bleu_orders}")
 
@@ -114,8 +118,10 @@ def find_card(spec: str, relative_to: Path | None = None) -> Path:
         path = CARDS_DIR / f"{spec}.toml"
         if path.is_file():
             return path
-        known = ", ".join(sorted(p.stem for p in CARDS_DIR.glob("*.toml")))
-        raise UserError(f"unknown corpus card {spec!r} (packaged cards: {known}; or give a path to a .toml file)")
+        names = sorted(p.stem for p in CARDS_DIR.glob("*.toml"))
+        close = close_names(spec, names)
+        known = f"close names: {', '.join(close)}" if close else f"packaged cards: {', '.join(names)}"
+        raise UserError(f"unknown corpus card {spec!r} ({known}; or give a path to a .toml file)")
     path = Path(spec).expanduser()
     if not path.is_absolute() and relative_to is not None and (relative_to / path).is_file():
         path = relative_to / path
