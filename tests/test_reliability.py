@@ -667,3 +667,39 @@ def test_a_1200_deep_extends_chain_and_deep_nesting_are_one_line_errors(tmp_path
 
     (tmp_path / "metrics.jsonl").write_text('{"a": 1}\n' + deep + "\n")
     assert RunDir(tmp_path).read_metrics() == [{"a": 1}]
+
+
+# ------------------------------------------------------------------------------ --nproc: errors that mislead
+def test_resume_nproc_on_a_locked_run_prints_the_lock_error_once_and_starts_no_rank(run_copy):
+    with open(run_copy / ".lock", "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write(f"{os.getpid()}\n")
+        held.flush()
+        before = _all_files(run_copy)
+        code, out, err = cli("train", "--resume", str(run_copy), "--nproc", "2")
+        assert _all_files(run_copy) == before
+    one_error(code, err, f"in use by process {os.getpid()}")
+    assert out == []
+
+
+def test_the_launcher_names_the_rank_that_died_not_one_it_stopped():
+    """torchrun stops the surviving ranks with SIGTERM once one fails: the line names the root cause."""
+    from types import SimpleNamespace
+
+    from seqgan_kit.cli.launch import describe_exit, root_failure
+
+    killed = {0: SimpleNamespace(exitcode=-15, timestamp=100), 1: SimpleNamespace(exitcode=-9, timestamp=100)}
+    assert root_failure(killed)[0] == 1 and describe_exit(-9) == "was killed by signal 9 (SIGKILL)"
+    crashed = {0: SimpleNamespace(exitcode=-15, timestamp=99), 3: SimpleNamespace(exitcode=1, timestamp=101)}
+    assert root_failure(crashed)[0] == 3 and describe_exit(1) == "exited with code 1"
+    both = {2: SimpleNamespace(exitcode=-15, timestamp=5), 1: SimpleNamespace(exitcode=-15, timestamp=5)}
+    assert root_failure(both)[0] == 1
+
+
+def test_a_killed_rank_comes_before_one_that_reported_the_lost_peer():
+    from types import SimpleNamespace
+
+    from seqgan_kit.cli.launch import root_failure
+
+    failures = {0: SimpleNamespace(exitcode=2, timestamp=7), 1: SimpleNamespace(exitcode=-9, timestamp=7)}
+    assert root_failure(failures)[0] == 1
