@@ -267,6 +267,7 @@ def test_a_killed_rank_stops_the_run_with_one_line_and_resume_is_exact(tmp_path)
     assert launcher.returncode != 0
     errors = [line for line in err.splitlines() if line.startswith("seqgan-kit: error:")]
     assert errors and "ranks failed" in errors[-1] and "--resume" in errors[-1]
+    assert "rank 1 was killed by signal 9" in errors[-1], errors  # the rank that died, not one torchrun stopped
     meta = load_checkpoint(killed / "checkpoint.safetensors")[1]  # the last checkpoint is complete
     assert meta["phase"] in ("adversarial",) and meta["units_done"] < 8
 

@@ -667,3 +667,85 @@ def test_a_1200_deep_extends_chain_and_deep_nesting_are_one_line_errors(tmp_path
 
     (tmp_path / "metrics.jsonl").write_text('{"a": 1}\n' + deep + "\n")
     assert RunDir(tmp_path).read_metrics() == [{"a": 1}]
+
+
+# ------------------------------------------------------------------------------ --nproc: errors that mislead
+def test_resume_nproc_on_a_locked_run_prints_the_lock_error_once_and_starts_no_rank(run_copy):
+    with open(run_copy / ".lock", "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write(f"{os.getpid()}\n")
+        held.flush()
+        before = _all_files(run_copy)
+        code, out, err = cli("train", "--resume", str(run_copy), "--nproc", "2")
+        assert _all_files(run_copy) == before
+    one_error(code, err, f"in use by process {os.getpid()}")
+    assert out == []
+
+
+def test_the_launcher_names_the_rank_that_died_not_one_it_stopped():
+    """torchrun stops the surviving ranks with SIGTERM once one fails: the line names the root cause."""
+    from types import SimpleNamespace
+
+    from seqgan_kit.cli.launch import describe_exit, root_failure
+
+    killed = {0: SimpleNamespace(exitcode=-15, timestamp=100), 1: SimpleNamespace(exitcode=-9, timestamp=100)}
+    assert root_failure(killed)[0] == 1 and describe_exit(-9) == "was killed by signal 9 (SIGKILL)"
+    crashed = {0: SimpleNamespace(exitcode=-15, timestamp=99), 3: SimpleNamespace(exitcode=1, timestamp=101)}
+    assert root_failure(crashed)[0] == 3 and describe_exit(1) == "exited with code 1"
+    both = {2: SimpleNamespace(exitcode=-15, timestamp=5), 1: SimpleNamespace(exitcode=-15, timestamp=5)}
+    assert root_failure(both)[0] == 1
+
+
+def test_a_killed_rank_comes_before_one_that_reported_the_lost_peer():
+    from types import SimpleNamespace
+
+    from seqgan_kit.cli.launch import root_failure
+
+    failures = {0: SimpleNamespace(exitcode=2, timestamp=7), 1: SimpleNamespace(exitcode=-9, timestamp=7)}
+    assert root_failure(failures)[0] == 1
+
+
+# ------------------------------------------------------------------------------- the catalogue as a test
+CATALOGUE = Path(__file__).resolve().parents[1] / "eval" / "reliability_catalogue.py"
+
+
+def _catalogue_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reliability_catalogue", CATALOGUE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_catalogue_case_states_what_it_expects_and_a_mismatch_fails():
+    cat = _catalogue_module()
+    cases = cat.cases()
+    assert len(cases) >= 140 and all(isinstance(c.expect[0], int) for c in cases)
+    assert all(c.expect[1] for c in cases if c.expect[0] != 0)  # every error names its words
+    fast = [c for c in cases if c.fast]
+    assert 5 <= len(fast) <= 10 and not any(c.pending for c in fast)
+    case = cat.Case("x", "y", ["sample"], expect=(2, "must be positive"))
+    good = cat.Result(case, "", 2, "seqgan-kit: error: -n must be positive, got 0", 0.1)
+    wrong_code = cat.Result(case, "", 0, "seqgan-kit: error: -n must be positive, got 0", 0.1)
+    wrong_words = cat.Result(case, "", 2, "seqgan-kit: error: something else", 0.1)
+    assert good.ok and not wrong_code.ok and not wrong_words.ok
+    assert cat.failures([good, wrong_code, wrong_words]) == [wrong_code, wrong_words]
+    pending = cat.Result(cat.Case("x", "y", expect=(2, "z"), pending="issue 20"), "", 0, "", 0.1)
+    assert cat.failures([pending]) == []
+
+
+def test_the_fast_catalogue_subset_gives_what_every_case_expects():
+    """One case per class of fault, real subprocesses; the script exits 1 on any mismatch (about 60 s)."""
+    proc = subprocess.run([sys.executable, str(CATALOGUE), "--fast"], capture_output=True, text=True, env=ENV,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " 0 not" in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_the_whole_catalogue_gives_what_every_case_expects(tmp_path):
+    proc = subprocess.run([sys.executable, str(CATALOGUE), "--out", str(tmp_path / "r.md")], capture_output=True,
+                          text=True, env=ENV, timeout=3600)
+    assert proc.returncode == 0, "\n".join(line for line in proc.stdout.splitlines() if "MISMATCH" in line)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+from typing import Any
 
 from ..errors import UserError
 
@@ -32,7 +34,43 @@ def launch(nproc: int, train_argv: list[str]) -> int:
     try:
         run(args)
     except ChildFailedError as exc:
-        rank, failure = min(exc.failures.items())
-        raise UserError(f"{len(exc.failures)} of {nproc} ranks failed (first: rank {rank}, exit code "
-                        f"{failure.exitcode}); a run that wrote a checkpoint continues with --resume") from None
+        rank, failure = root_failure(exc.failures)
+        if failure.exitcode == USER_ERROR:
+            raise RanksReported() from None  # the rank printed its one line: nothing to add
+        raise UserError(f"rank {rank} {describe_exit(failure.exitcode)}; {len(exc.failures)} of {nproc} ranks "
+                        f"failed and the others were stopped; a run that wrote a checkpoint continues with "
+                        f"--resume") from None
     return 0
+
+
+USER_ERROR = 2
+"""The exit code of a rank that printed a one-line error itself."""
+
+
+class RanksReported(UserError):
+    """A rank failed with its own one-line error, already printed: the launcher exits 2 and prints nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+
+def root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
+    """The failure that caused the others: torchrun stops the surviving ranks with SIGTERM once one fails, so a
+    rank that ended otherwise comes first (killed or crashed before one that printed its own error, which may
+    only say that a peer died), then the earliest, then the lowest rank."""
+    def key(item: tuple[int, Any]) -> tuple[bool, bool, float, int]:
+        rank, failure = item  # a rank's own one-line error (exit 2) may only report that a peer died
+        return failure.exitcode == -signal.SIGTERM, failure.exitcode == USER_ERROR, failure.timestamp, rank
+
+    return min(failures.items(), key=key)
+
+
+def describe_exit(code: int) -> str:
+    """``"was killed by signal 9 (SIGKILL)"`` / ``"exited with code 1"``."""
+    if code < 0:
+        try:
+            name = f" ({signal.Signals(-code).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {-code}{name}"
+    return f"exited with code {code}"

@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         _set_threads(args)
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"seqgan-kit: error: {exc}", file=sys.stderr)
+        if str(exc):  # (empty: the error was already printed, e.g. by a rank of --nproc)
+            print(f"seqgan-kit: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("seqgan-kit: interrupted (a run that wrote a checkpoint can be continued with: seqgan-kit train "

@@ -116,6 +116,29 @@ class RunDir:
             return previous
         return None
 
+    def check_writable(self, fresh: bool) -> None:
+        """UserError now (writing nothing) when a run could not start here: a fresh run's folder is not empty,
+        or another live process holds the lock. For launchers, before they start any process."""
+        if fresh and self.path.is_dir() and not self.is_empty():
+            raise UserError(f"run directory {self.path} already exists and is not empty (use --resume to continue "
+                            f"it)")
+        path = self.path / LOCK
+        if not path.is_file():
+            return
+        try:
+            fh = open(path, encoding="utf-8")  # noqa: SIM115 (closed below; read-only: the probe writes nothing)
+        except OSError as exc:
+            raise UserError(f"cannot lock run directory {self.path}: {exc.strerror or exc}") from None
+        with fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_pid(fh)
+                who = f"process {holder}" if holder else "another process"
+                raise UserError(f"run directory {self.path} is in use by {who} (lock {path}); wait for it to "
+                                f"finish or stop it first") from None
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
     def unlock(self) -> None:
         """Release the writer lock (the lock file stays, emptied, so no pid in it looks stale)."""
         fh, self._lock_file = self._lock_file, None

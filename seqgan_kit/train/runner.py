@@ -82,9 +82,11 @@ def resolve_config(recipe: str | None, overrides: list[str], resume: str | None,
 def check_before_launch(recipe: str | None, overrides: list[str], resume: str | None, world: int,
                         run_dir: str | None = None) -> None:
     """What ``--nproc`` checks before it starts any rank: the recipe (or run directory) and the split."""
-    cfg, _ = resolve_config(recipe, overrides, resume, run_dir)
+    cfg, run = resolve_config(recipe, overrides, resume, run_dir)
     check_memory(cfg)
     check_world(cfg, world)
+    if resume or run_dir is not None:
+        run.check_writable(fresh=not resume)  # a locked or non-empty run directory: no rank starts
 
 
 def run_info(cfg: ExperimentConfig, device: torch.device, argv: list[str] | None, world: int = 1) -> dict:
@@ -160,8 +162,8 @@ def _train_other(cfg: ExperimentConfig, run: RunDir, device: torch.device, ranks
                  resume: str | None, argv: list[str] | None) -> None:
     """A rank other than 0: wait for rank 0 to set up the run directory (or share its error), then train."""
     error = ranks.broadcast(None)
-    if error is not None:
-        raise UserError(error)
+    if error is not None:  # rank 0 printed it: this rank stops with the same exit code, silently
+        raise UserError("")
     _run(cfg, run, device, overrides, resume, argv, ranks)
 
 
