@@ -124,19 +124,18 @@ def test_the_core_works_without_any_optional_package():
 
 
 def _without(monkeypatch, *packages):
-    import builtins
+    """Make seqgan-kit's optional imports (errors.require_extra) fail for ``packages``; modules already
+    imported stay (re-importing datasets would re-register pyarrow types)."""
+    import importlib
 
-    real_import = builtins.__import__
+    real = importlib.import_module
 
     def blocked(name, *args, **kwargs):
         if name.split(".")[0] in packages:
             raise ImportError(name)
-        return real_import(name, *args, **kwargs)
+        return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", blocked)
-    for name in list(sys.modules):
-        if name.split(".")[0] in packages:
-            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(importlib, "import_module", blocked)
 
 
 @pytest.mark.parametrize(("package", "overrides", "extra"), [

@@ -356,7 +356,8 @@ def test_sample_streams_a_huge_n_through_the_temp_file(base_run, tmp_path):
     to stdout, a reader that stops early ends it quietly."""
     out = tmp_path / "big.txt"
     proc = subprocess.Popen([sys.executable, "-m", "seqgan_kit", "sample", str(base_run), "-n", "1000000000",
-                             "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--seed", "0", "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     tmp = tmp_path / f".big.txt.tmp{proc.pid}"
     try:
         deadline = time.time() + 60
@@ -367,8 +368,8 @@ def test_sample_streams_a_huge_n_through_the_temp_file(base_run, tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    proc = subprocess.Popen([sys.executable, "-m", "seqgan_kit", "sample", str(base_run), "-n", "1000000000"],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "seqgan_kit", "sample", str(base_run), "-n", "1000000000",
+                             "--seed", "0"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = proc.stdout.readline()
     proc.stdout.close()
     code = proc.wait(timeout=60)

@@ -107,9 +107,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
         args.seed = secrets.randbelow(2**31)
     chunks = _sample_chunks(args)  # the model is loaded (or refused) here
-    if fresh_seed:
-        print(f"seqgan-kit: sampling with seed {args.seed} (add --seed {args.seed} to repeat these samples)",
-              file=sys.stderr, flush=True)
     bar = tqdm(total=args.n, desc="sample", unit="seq", disable=None, file=sys.stderr, leave=False)
     try:
         if args.out:
@@ -129,6 +126,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         bar.close()
+    if fresh_seed:  # after the samples: a failed call still prints one line only
+        print(f"seqgan-kit: sampled with seed {args.seed} (add --seed {args.seed} to repeat these samples)",
+              file=sys.stderr, flush=True)
     return 0
 
 

@@ -275,14 +275,14 @@ def plot_sweep(curves: dict[str, list[dict[str, Any]]], order: int, path: str | 
 
     key = str(order)
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    # Temperature labels: each run's on its own side of the point (runs' curves often cross at one
-    # temperature), alternating along the curve so that neighbouring points' labels do not touch.
-    sides = [((5, 5), (5, -11)), ((-16, -11), (-16, 5)), ((5, -11), (-16, 5)), ((-16, 5), (5, 5))]
+    # Temperature labels: each run's on its own side of its points. The curves rise to the right, so below-right
+    # and above-left keep the first two runs' labels off both lines (their curves often lie on top of each other).
+    sides = [(6, -12), (-20, 6), (6, 6), (-20, -12)]
     for i, (label, records) in enumerate(curves.items()):
         points = sorted((r["temperature"], r["self_bleu"][key], r["bleu"][key]) for r in records)
         line, = ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", linewidth=1.2, label=label)
-        for j, (t, x, y) in enumerate(points):
-            ax.annotate(f"{t:g}", (x, y), textcoords="offset points", xytext=sides[i % len(sides)][j % 2],
+        for t, x, y in points:
+            ax.annotate(f"{t:g}", (x, y), textcoords="offset points", xytext=sides[i % len(sides)],
                         fontsize=7, color=line.get_color())
     ax.set_xlabel(f"Self-BLEU-{order}  (lower = more diverse)")
     ax.set_ylabel(f"BLEU-{order}  (higher = better quality)")
