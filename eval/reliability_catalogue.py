@@ -30,7 +30,7 @@ TINY = ["oracle.vocab_size=40", "oracle.emb_dim=8", "oracle.hidden_dim=8", "orac
         "oracle.n_test=64", "generator.emb_dim=8", "generator.hidden_dim=8", "eval.n_samples=64",
         "mle.batch_size=16", "mle.epochs=2", "mle.eval_every=1", "mle.checkpoint_every=1", "device=cpu"]
 SEQGAN = ["algorithm=seqgan", "mle.epochs=1", "discriminator.emb_dim=8", "discriminator.filter_sizes=[1,2,3]",
-          "discriminator.num_filters=[4,4,4]", "discriminator.batch_size=32", "seqgan.d_pretrain_rounds=1",
+          "discriminator.num_filters=[4,4,4]", "seqgan.d_batch_size=32", "seqgan.d_pretrain_rounds=1",
           "seqgan.d_pretrain_epochs=1", "seqgan.iterations=2", "seqgan.d_steps=1", "seqgan.d_epochs=1",
           "seqgan.rollout_num=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8", "seqgan.eval_every=1",
           "seqgan.checkpoint_every=1"]
@@ -247,7 +247,7 @@ def cases() -> list[Case]:
         # ---------------------------------------------------------------- train, seqgan
         Case("train seqgan", "tiny run (baseline)", ["train", RECIPE, *sg, "--run-dir", "g_ok", *th]),
         Case("train seqgan", "diverging discriminator (non-finite loss)",
-             ["train", RECIPE, *sg, "--set", "discriminator.lr=1e36", "--run-dir", "g1", *th]),
+             ["train", RECIPE, *sg, "--set", "seqgan.d_lr=1e36", "--run-dir", "g1", *th]),
         Case("train seqgan", "generator learning rate overflowing the Adam step",
              ["train", RECIPE, *sg, "--set", "seqgan.g_lr=1e38", "--run-dir", "g2", *th]),
         Case("train seqgan", "discriminator filter wider than the sequence",

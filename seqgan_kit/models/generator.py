@@ -35,6 +35,8 @@ class SequenceGenerator(nn.Module):
     """Base class of generator kinds: token conventions, masks, log-likelihoods and sampling."""
 
     kind = ""
+    capabilities: frozenset[str] = frozenset({"language_model", "gumbel"})
+    """What algorithms may ask of a generator kind (:data:`seqgan_kit.models.registry.CAPABILITIES`)."""
 
     def __init__(self, vocab_size: int, max_len: int, start_token: int = 0, eos_token: int | None = None,
                  pad_token: int = 0) -> None:

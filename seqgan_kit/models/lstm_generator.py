@@ -42,6 +42,8 @@ class LSTMGenerator(SequenceGenerator):
     start_token=0`` and every parameter drawn from N(0, ``init_std`` = 0.1).
     """
 
+    capabilities = SequenceGenerator.capabilities | {"prefix_states", "lstm_weights"}
+
     def __init__(
         self,
         vocab_size: int,

@@ -133,6 +133,9 @@ FillState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     """The in-filling seq2seq generator plus its pretraining LM (see the module docstring)."""
 
+    capabilities = frozenset({"infilling"})
+    """Not a language model of its own: ``algorithm = "maskgan"`` builds it around the ``[generator]`` LSTM."""
+
     unused_parameters = True
     """Each stage trains part of it (the LM, then the seq2seq): DDP must look for unused parameters."""
 

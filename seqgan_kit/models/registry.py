@@ -13,6 +13,10 @@ and provides two methods:
 - ``config()``: the constructor arguments, stored in every checkpoint beside the kind
   (:func:`describe`), so :func:`rebuild` makes the same module from a checkpoint alone.
 
+and declares, as the class attribute ``capabilities``, what an algorithm may ask of it (see
+:data:`CAPABILITIES`): an algorithm's trainer lists what it ``requires`` of each role, and a recipe pairing it
+with a kind that lacks one is refused when the recipe is validated.
+
 The built-in kinds are registered when their modules are first needed; a kind registered elsewhere (a test, a
 plugin) works the same way.
 """
@@ -37,6 +41,19 @@ BUILTIN_MODULES = (
 )
 DEFAULT_KIND = {"generator": "lstm", "discriminator": "cnn"}
 
+CAPABILITIES = {
+    "language_model": "an autoregressive language model built from its recipe table alone: teacher-forced "
+                      "logits, log-likelihoods, sampling (the shared MLE stage trains it)",
+    "gumbel": "the Gumbel-softmax relaxed rollout (``gumbel_rollout``)",
+    "prefix_states": "the recurrent state after every prefix in one teacher-forced pass (the batched Monte "
+                     "Carlo rollout)",
+    "lstm_weights": "one-layer LSTM weights that MaskGAN's in-filler and discriminator start from",
+    "infilling": "fills the masked positions of a sequence (MaskGAN's seq2seq)",
+    "prob_real": "P(real) of a batch of token sequences (SeqGAN's reward)",
+    "gan_logits": "GAN logits of token ids and of relaxed one-hots (the Gumbel-softmax GANs)",
+}
+"""What a model kind can declare in its ``capabilities`` (name -> meaning)."""
+
 
 @dataclass(frozen=True)
 class ModelKind:
@@ -46,6 +63,11 @@ class ModelKind:
     name: str
     cls: type[nn.Module]
     config: type
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the kind declares it can do (its class's ``capabilities``; none when it declares nothing)."""
+        return frozenset(getattr(self.cls, "capabilities", ()))
 
 
 _REGISTRY: dict[str, dict[str, ModelKind]] = {role: {} for role in ROLES}
@@ -85,6 +107,11 @@ def get_kind(role: str, name: str) -> ModelKind:
     if name not in known:
         raise ValueError(f"unknown {role} kind {name!r} (registered: {', '.join(sorted(known))})")
     return known[name]
+
+
+def kinds_with(role: str, needs: frozenset[str] | set[str]) -> list[str]:
+    """The registered ``role`` kinds that have every capability in ``needs``, sorted."""
+    return sorted(name for name, kind in kinds(role).items() if set(needs) <= kind.capabilities)
 
 
 def build(role: str, cfg: Any, **sizes: Any) -> nn.Module:

@@ -62,6 +62,8 @@ class RelGANDiscriminatorConfig(FilterChecks):
 class RelGANDiscriminator(nn.Module):
     """Multi-representation CNN: ``[B, T]`` ids or ``[B, T, V]`` one-hots -> ``[B, S]`` logits (high = real)."""
 
+    capabilities = frozenset({"gan_logits"})
+
     def __init__(
         self,
         vocab_size: int,

@@ -20,13 +20,13 @@ from .experiment import Experiment, check_memory
 from .init import apply_init
 from .mle import MLEPretraining
 from .recipe import ExperimentConfig, config_from_run, load_recipe
-from .registry import PhaseFn, get_algorithm
+from .registry import PhaseFn
 
 
 def build_phases(exp: Experiment) -> list[tuple[str, PhaseFn]]:
     """The shared MLE stage (unless the algorithm skips it) and the algorithm's own phases, with every model
     and optimizer registered on ``exp``."""
-    spec = get_algorithm(exp.cfg.algorithm)
+    spec = exp.cfg.spec
     phases = [MLEPretraining(exp).phase()] if spec.pretrain else []
     return phases + spec.trainer(exp).phases()
 
@@ -37,9 +37,9 @@ def global_batch_sizes(cfg: ExperimentConfig) -> dict[str, int]:
     out = {}
     for table in dataclasses.fields(cfg):
         value = getattr(cfg, table.name)
-        if table.name == "eval" or not dataclasses.is_dataclass(value):
+        if table.name in ("eval", "_spec") or not dataclasses.is_dataclass(value):
             continue
-        name = get_algorithm(cfg.algorithm).table if table.name == "algo" else table.name
+        name = cfg.spec.table if table.name == "algo" else table.name
         for f in dataclasses.fields(value):
             size = getattr(value, f.name)
             if f.name.endswith("batch_size") and isinstance(size, int) and not isinstance(size, bool):
@@ -51,7 +51,7 @@ def check_world(cfg: ExperimentConfig, world: int) -> None:
     """UserError, before any work, when the run cannot be split over ``world`` ranks."""
     if world == 1:
         return
-    spec = get_algorithm(cfg.algorithm)
+    spec = cfg.spec
     if not spec.distributed:
         raise UserError(f"algorithm {cfg.algorithm!r} runs in one process: launch it without torchrun / --nproc")
     for key, size in global_batch_sizes(cfg).items():
@@ -199,7 +199,7 @@ def _run(cfg: ExperimentConfig, run: RunDir, device: torch.device, overrides: li
     if ranks.is_main:
         _write_run_files(cfg, run, device, overrides, resume, argv, ranks.world)
         ranks.broadcast(None)  # the others may start: the run directory exists and holds its config
-    exp = Experiment(cfg, run, device, build_generator=get_algorithm(cfg.algorithm).uses_generator, ranks=ranks)
+    exp = Experiment(cfg, run, device, build_generator=cfg.spec.uses_generator, ranks=ranks)
     phases = build_phases(exp)
     has_checkpoint = ranks.broadcast(run.checkpoint.exists())
     if resume and not has_checkpoint and ranks.is_main:
