@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 from seqgan_kit.cli import main
 from seqgan_kit.models.maskgan import MaskGANDiscriminator, MaskGANGenerator
-from seqgan_kit.rl.masks import make_present, masked_span_length
+from seqgan_kit.models.masks import make_present, masked_span_length
 from seqgan_kit.runs.checkpoint import load_model
 from seqgan_kit.runs.rundir import RunDir
 from seqgan_kit.train import mle
@@ -338,7 +338,8 @@ def test_fill_cli_fills_the_blanks_of_a_synthetic_run(maskgan_run, capsys):
 
 
 def test_plain_blank_sizings_and_the_language_model_choice():
-    from seqgan_kit.cli.fill import fill_best, parse_template, sizings
+    from seqgan_kit.infill.filling import fill_best
+    from seqgan_kit.infill.templates import parse_template, sizings
 
     template = parse_template("a ___ b ___{2} c ___")
     assert template.pieces == ["a ", None, " b ", 2, " c ", None, ""]

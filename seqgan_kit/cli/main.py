@@ -40,16 +40,6 @@ def _load_generator(path_arg: str):
     return load_model(path_arg, "generator")[0]
 
 
-def _is_text_run(path: Path) -> bool:
-    """Does ``path`` (a run directory or a checkpoint file inside one) belong to a text run?"""
-    config = (path if path.is_dir() else path.parent) / "config.toml"
-    if not config.is_file():
-        return False
-    from ..runs.rundir import RunDir
-
-    return RunDir(config.parent).read_config().get("task") == "text"
-
-
 SYNTHETIC_CHUNK = 4096
 """Rows sampled at once from a synthetic checkpoint (the generator's default batch: the same draws as before)."""
 
@@ -62,7 +52,9 @@ def _sample_chunks(args: argparse.Namespace) -> Iterator[list[str]]:
     import torch
 
     path = Path(args.checkpoint)
-    if _is_text_run(path):
+    from ..runs.rundir import RunDir
+
+    if RunDir.holding(path).is_text_run():
         from ..runs.textmodel import TextModel
 
         model = TextModel.load(path)

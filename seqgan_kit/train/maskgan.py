@@ -15,7 +15,7 @@ Stages (each checkpoints and resumes exactly):
    the critic's the squared error of its value against ``R_t`` on masked positions (only its linear head trains
    unless ``critic_trains_discriminator``). Separate Adam optimisers, global-norm clip ``grad_clip`` (10).
 
-Masks (:mod:`seqgan_kit.rl.masks`): a fresh ``present`` mask per step from the run's ``maskgan_masks`` stream;
+Masks (:mod:`seqgan_kit.models.masks`): a fresh ``present`` mask per step from the run's ``maskgan_masks`` stream;
 real batches from ``maskgan_batches``; samples from the global torch stream (all checkpointed).
 
 The model evaluated and sampled (``exp.generator``, ``seqgan-kit sample``) is the ``maskgan`` generator kind,
@@ -48,7 +48,7 @@ from ..models.maskgan import (
     MaskGANGenerator,
     MaskGANGeneratorConfig,
 )
-from ..rl.masks import STRATEGIES, make_present, masked_span_length
+from ..models.masks import STRATEGIES, make_present, masked_span_length
 from .divergence import backward_step, clip_gradients, finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 from .trainer import Trainer, run_units
