@@ -119,10 +119,14 @@ def _parse_oracle(text: str, vocab_size: int, emb_dim: int, hidden_dim: int):
     from ..models.oracle import load_oracle_npz, random_oracle
 
     if text.lstrip("-").isdigit():
-        from ..train.experiment import check_parameter_memory, lstm_parameter_bytes
+        from ..device import check_fits
+        from ..models.lstm_generator import LSTMGenerator
+        from ..models.registry import meta_build, parameter_bytes
 
-        check_parameter_memory({"oracle": lstm_parameter_bytes(vocab_size, emb_dim, hidden_dim)},
-                               "lower --vocab-size, --emb-dim or --hidden-dim")
+        oracle = meta_build(lambda: LSTMGenerator(vocab_size, emb_dim, hidden_dim))
+        if oracle is not None:
+            check_fits({"oracle parameters": parameter_bytes(oracle)}, "the oracle",
+                       "lower --vocab-size, --emb-dim or --hidden-dim")
         return random_oracle(int(text), vocab_size, emb_dim, hidden_dim)
     return load_oracle_npz(text)
 

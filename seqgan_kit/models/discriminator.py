@@ -196,6 +196,14 @@ class CNNDiscriminator(nn.Module):
             "pad_token": self.pad_token,
         }
 
+    def activation_bytes(self, batch: int) -> int:
+        """float32 bytes one batch ``[batch, T]`` (or relaxed one-hots ``[batch, T, V]``) keeps for backward: the
+        input, the embedding, every width's windows and feature maps, the highway and output layers."""
+        t = self.seq_len
+        maps = sum((t - k + 1) * (k * self.emb_dim + 2 * f)
+                   for k, f in zip(self.filter_sizes, self.num_filters, strict=True))
+        return 4 * batch * (t * self.vocab_size + t * self.emb_dim + maps + 6 * self.num_features)
+
     def reset_parameters(self) -> None:
         """Reference initialisation (see the module docstring)."""
         d = self.num_features

@@ -82,6 +82,10 @@ class LSTMGenerator(SequenceGenerator):
         """Constructor arguments, enough to rebuild the module (stored in checkpoints)."""
         return {**self.special_tokens(), "emb_dim": self.emb_dim, "hidden_dim": self.hidden_dim}
 
+    def state_floats(self) -> int:
+        """A position keeps its embedding, four gates, the cell and the hidden state: ``E + 6 H``."""
+        return self.emb_dim + 6 * self.hidden_dim
+
     # ----------------------------------------------------------------- teacher forcing
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits. ``seqs [B, T]`` -> ``[B, T, V]`` (position t predicts ``seqs[:, t]``)."""

@@ -88,6 +88,11 @@ class RMCGenerator(SequenceGenerator):
         return {**self.special_tokens(), "emb_dim": self.emb_dim, "mem_slots": self.mem_slots,
                 "head_size": self.head_size, "num_heads": self.num_heads, "mlp_layers": self.mlp_layers}
 
+    def state_floats(self) -> int:
+        """A position keeps the embedding and, per memory row (input included), q/k/v, attention, MLP layers,
+        norms and gates: about ``E + (N + 1) D (10 + mlp_layers)``."""
+        return self.emb_dim + (self.mem_slots + 1) * self.mem_size * (10 + self.mlp_layers)
+
     # ----------------------------------------------------------------- the memory core
     def _attend(self, mem: torch.Tensor) -> torch.Tensor:
         """Multi-head self-attention block with its MLP: ``[B, R, D]`` -> ``[B, R, D]``."""

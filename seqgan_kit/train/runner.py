@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import platform
 import sys
@@ -16,7 +15,7 @@ from ..device import resolve_device
 from ..distributed import Ranks, world_size_from_env
 from ..errors import UserError
 from ..runs.rundir import RunDir
-from .experiment import Experiment, check_memory
+from .experiment import Experiment, check_memory, global_batch_sizes
 from .init import apply_init
 from .mle import MLEPretraining
 from .recipe import ExperimentConfig, config_from_run, load_recipe
@@ -29,22 +28,6 @@ def build_phases(exp: Experiment) -> list[tuple[str, PhaseFn]]:
     spec = exp.cfg.spec
     phases = [MLEPretraining(exp).phase()] if spec.pretrain else []
     return phases + spec.trainer(exp).phases()
-
-
-def global_batch_sizes(cfg: ExperimentConfig) -> dict[str, int]:
-    """Every training batch size of the config (dotted key -> size): the ``*batch_size`` integers of every
-    table but ``[eval]`` (evaluation batches only chunk rank 0's sampling)."""
-    out = {}
-    for table in dataclasses.fields(cfg):
-        value = getattr(cfg, table.name)
-        if table.name in ("eval", "_spec") or not dataclasses.is_dataclass(value):
-            continue
-        name = cfg.spec.table if table.name == "algo" else table.name
-        for f in dataclasses.fields(value):
-            size = getattr(value, f.name)
-            if f.name.endswith("batch_size") and isinstance(size, int) and not isinstance(size, bool):
-                out[f"{name}.{f.name}"] = size
-    return out
 
 
 def check_world(cfg: ExperimentConfig, world: int) -> None:
