@@ -32,7 +32,7 @@ TINY = ["oracle.vocab_size=40", "oracle.emb_dim=8", "oracle.hidden_dim=8", "orac
 SEQGAN = ["algorithm=seqgan", "mle.epochs=1", "discriminator.emb_dim=8", "discriminator.filter_sizes=[1,2,3]",
           "discriminator.num_filters=[4,4,4]", "seqgan.d_batch_size=32", "seqgan.d_pretrain_rounds=1",
           "seqgan.d_pretrain_epochs=1", "seqgan.iterations=2", "seqgan.d_steps=1", "seqgan.d_epochs=1",
-          "seqgan.rollout_num=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8", "seqgan.eval_every=1",
+          "seqgan.num_rollouts=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8", "seqgan.eval_every=1",
           "seqgan.checkpoint_every=1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 TIMEOUT_S = 180
@@ -255,7 +255,7 @@ def cases() -> list[Case]:
         Case("train seqgan", "rollout EMA decay out of range",
              ["train", RECIPE, *sg, "--set", "seqgan.rollout_ema=1.5", "--run-dir", "g4"]),
         Case("train seqgan", "zero rollouts",
-             ["train", RECIPE, *sg, "--set", "seqgan.rollout_num=0", "--run-dir", "g5"]),
+             ["train", RECIPE, *sg, "--set", "seqgan.num_rollouts=0", "--run-dir", "g5"]),
         Case("train mle", "[seqgan] table in an MLE run",
              ["train", RECIPE, *t, "--set", "seqgan.iterations=1", "--run-dir", "g6"]),
         # ---------------------------------------------------------------- resume

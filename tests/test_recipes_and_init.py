@@ -19,7 +19,7 @@ from .tiny import RECIPE, TINY
 ROOT = Path(__file__).resolve().parents[1]
 D_TINY = ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2]", "discriminator.num_filters=[4, 4]",
           "seqgan.d_pretrain_rounds=1", "seqgan.d_pretrain_epochs=1", "seqgan.iterations=1", "seqgan.d_steps=1",
-          "seqgan.d_epochs=1", "seqgan.rollout_num=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8"]
+          "seqgan.d_epochs=1", "seqgan.num_rollouts=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8"]
 
 
 def write(path: Path, text: str) -> Path:

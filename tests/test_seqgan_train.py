@@ -25,7 +25,7 @@ SEQGAN = TINY + [
     "seqgan.iterations=3",
     "seqgan.d_steps=1",
     "seqgan.d_epochs=1",
-    "seqgan.rollout_num=2",
+    "seqgan.num_rollouts=2",
     "seqgan.n_negative=64",
     "seqgan.g_batch_size=8",
     "seqgan.eval_every=1",
@@ -96,5 +96,5 @@ def test_bad_seqgan_recipes_are_one_line_errors(tmp_path, capsys):
     assert main(args + ["--set", "algorithm=seqgan", "--set", "oracle.seq_len=8"] + sum(
         (["--set", o] for o in TINY if not o.startswith("oracle.seq_len")), [])) == 2
     assert "exceeds the sequence length 8" in capsys.readouterr().err
-    assert main(args + ["--set", "algorithm=seqgan", "--set", "seqgan.rollout_num=0"]) == 2
-    assert "seqgan.rollout_num: must be positive" in capsys.readouterr().err
+    assert main(args + ["--set", "algorithm=seqgan", "--set", "seqgan.num_rollouts=0"]) == 2
+    assert "seqgan.num_rollouts: must be positive" in capsys.readouterr().err

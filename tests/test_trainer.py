@@ -28,7 +28,7 @@ DISCRIMINATOR = {
 }
 ALGORITHM = {
     "seqgan": ["seqgan.d_pretrain_rounds=1", "seqgan.d_pretrain_epochs=1", "seqgan.iterations=1", "seqgan.d_steps=1",
-               "seqgan.d_epochs=1", "seqgan.rollout_num=2", "seqgan.n_negative=32", "seqgan.g_batch_size=8"],
+               "seqgan.d_epochs=1", "seqgan.num_rollouts=2", "seqgan.n_negative=32", "seqgan.g_batch_size=8"],
     "gumbel": ["gumbel.steps=1", "gumbel.d_steps=1", "gumbel.batch_size=8"],
     "maskgan": ["maskgan.is_present_rate=0.0", "maskgan.mask_mle_steps=1", "maskgan.steps=1", "maskgan.batch_size=8"],
     "skipthought": ["skipthought.emb_dim=8", "skipthought.dim=8", "skipthought.epochs=1"],
@@ -132,12 +132,18 @@ def test_the_discriminator_training_settings_moved_to_the_algorithm_table():
     assert (cfg.algo.d_lr, cfg.algo.d_batch_size) == (0.002, 16)
 
 
+def test_a_renamed_key_is_a_one_line_error_naming_the_new_one():
+    with pytest.raises(ConfigError, match=r"^seqgan.rollout_num: renamed: set seqgan.num_rollouts instead$"):
+        load_recipe(RECIPE, overrides("seqgan", None, None) + ["seqgan.rollout_num=4"])
+
+
 def test_an_old_run_directory_config_is_read_in_the_new_layout():
     old = load_recipe(RECIPE, overrides("seqgan", None, None)).to_dict()
     old["discriminator"].update(lr=0.003, batch_size=24)
     del old["seqgan"]["d_lr"], old["seqgan"]["d_batch_size"]
+    old["seqgan"]["rollout_num"] = old["seqgan"].pop("num_rollouts") + 1
     cfg = config_from_run(old)
-    assert (cfg.algo.d_lr, cfg.algo.d_batch_size) == (0.003, 24)
+    assert (cfg.algo.d_lr, cfg.algo.d_batch_size, cfg.algo.num_rollouts) == (0.003, 24, 3)
     mle = load_recipe(RECIPE, overrides("mle", None, None)).to_dict()
     mle["discriminator"] = {"kind": "cnn", "lr": 1e-4, "batch_size": 64}  # every run dir had one
     assert config_from_run(mle).discriminator is None

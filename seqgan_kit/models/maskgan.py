@@ -125,10 +125,6 @@ class MaskGANGeneratorConfig:
                                              f"{self.hidden_dim}); set tie_softmax = false")
 
 
-FillState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-"""The in-filler's incremental state: decoder ``h``, ``c`` (each ``[B, H]``) and encoder states ``[B, T, H]``."""
-
-
 @register("generator", "maskgan", MaskGANGeneratorConfig)
 class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     """The in-filling seq2seq generator plus its pretraining LM (see the module docstring)."""

@@ -44,9 +44,9 @@ from ..runs.checkpoint import (
 from ..runs.rundir import RunDir
 from ..tasks.synthetic import SyntheticTask
 from .divergence import diverged
-from .init import reuse_vocabulary
 from .recipe import ExperimentConfig
 from .registry import PhaseFn
+from .warm_start import reuse_vocabulary
 
 
 def derived_seed(seed: int, purpose: str) -> int:

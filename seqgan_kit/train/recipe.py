@@ -10,7 +10,7 @@ Tables and who owns them::
     [discriminator] kind = "cnn", ...       the registered discriminator kind's config (models/)
                                             (only the roles the algorithm's ``requires`` names; see train/trainer.py)
     [mle]                                   train/mle.py (the shared pretraining stage)
-    [init]                                  train/init.py (start from other runs' weights)
+    [init]                                  train/warm_start.py (start from other runs' weights)
     [eval]                                  tasks/evaluation.py
     [<algorithm table>]                     the registered algorithm's own config (e.g. [seqgan])
 
@@ -41,10 +41,10 @@ from ..data.cards import DataConfig, with_card
 from ..models.registry import DEFAULT_KIND, get_kind
 from ..tasks.evaluation import EvalConfig
 from ..tasks.synthetic import OracleConfig
-from .init import InitConfig
 from .mle import MLEConfig
 from .registry import AlgorithmSpec, algorithms, get_algorithm
 from .trainer import check_requirements
+from .warm_start import InitConfig
 
 TASKS = ("synthetic", "text")
 PRECISIONS = ("fp32", "bf16")
@@ -134,6 +134,8 @@ MOVED = {
                                 "seqgan.d_batch_size (gumbel.batch_size serves both networks)",
 }
 """Keys that moved to another table: dotted key -> where it went (a recipe that sets one is refused)."""
+RENAMED = {"seqgan.rollout_num": "seqgan.num_rollouts"}
+"""Keys with a new name: old dotted key -> new (a recipe that sets the old one is refused, naming the new)."""
 
 
 def _model_config(role: str, table: Any) -> Any:
@@ -179,6 +181,9 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None, base:
         elif key in _MODEL_TABLES:
             setattr(cfg, key, _model_config(key, value))
         elif spec.config is not None and key == spec.table:
+            for old in value if isinstance(value, dict) else ():
+                if f"{key}.{old}" in RENAMED:
+                    raise ConfigError(f"{key}.{old}", f"renamed: set {RENAMED[f'{key}.{old}']} instead")
             cfg.algo = from_dict(spec.config, value, f"{key}.")
         else:
             tables = sorted([*_SCALARS, *_FIXED_TABLES, *_MODEL_TABLES, *([spec.table] if spec.config else [])])
@@ -224,6 +229,12 @@ def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
         return data
     spec = get_algorithm(data.get("algorithm", "mle"))
     data = {k: v for k, v in data.items() if k not in _MODEL_TABLES or k in spec.requires}
+    for old, new in RENAMED.items():
+        table, key = old.split(".")
+        if isinstance(data.get(table), dict) and key in data[table]:
+            values = dict(data[table])
+            values.setdefault(new.split(".")[1], values.pop(key))
+            data[table] = values
     disc = data.get("discriminator")
     if isinstance(disc, dict) and ("lr" in disc or "batch_size" in disc):
         disc = dict(disc)

@@ -16,10 +16,10 @@ from ..distributed import Ranks, world_size_from_env
 from ..errors import UserError
 from ..runs.rundir import RunDir
 from .experiment import Experiment, check_memory, global_batch_sizes
-from .init import apply_init
 from .mle import MLEPretraining
 from .recipe import ExperimentConfig, config_from_run, load_recipe
 from .registry import PhaseFn
+from .warm_start import apply_init
 
 
 def build_phases(exp: Experiment) -> list[tuple[str, PhaseFn]]:

@@ -45,7 +45,8 @@ class SeqGANConfig:
     g_steps: int = 1
     d_steps: int = 5
     d_epochs: int = 3
-    rollout_num: int = 16
+    num_rollouts: int = 16
+    """Monte Carlo rollouts per generated prefix (Q is their mean reward)."""
     g_lr: float = 0.01
     g_batch_size: int = 64
     d_lr: float = 1e-4
@@ -66,7 +67,7 @@ class SeqGANConfig:
     checkpoint_every: int = 5
 
     def validate(self) -> None:
-        positive(self, "g_steps", "rollout_num", "g_lr", "g_batch_size", "d_lr", "d_batch_size", "rollout_max_batch",
+        positive(self, "g_steps", "num_rollouts", "g_lr", "g_batch_size", "d_lr", "d_batch_size", "rollout_max_batch",
                  "n_negative", "eval_every", "checkpoint_every")
         non_negative(self, "iterations", "d_pretrain_rounds", "d_pretrain_epochs", "d_steps", "d_epochs", "grad_clip")
         in_range(self, "rollout_ema", 0, 1, high_open=True)
@@ -183,7 +184,7 @@ class SeqGANTrainer(Trainer):
         gen.eval()
         samples = ranks.shard(gen.sample(s.g_batch_size))  # [B_r, T]: this rank's rows of the global batch
         with ranks.local_random(), ranks.autocast():
-            rewards = rollout_rewards(self.rollout_policy.module, self.disc.prob_real, samples, s.rollout_num,
+            rewards = rollout_rewards(self.rollout_policy.module, self.disc.prob_real, samples, s.num_rollouts,
                                       max_batch=s.rollout_max_batch).float()
         gen.train()
         mask = gen.token_mask(samples)  # [B_r, T]: padding after EOS counts neither in the loss nor the mean reward
