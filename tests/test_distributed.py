@@ -29,6 +29,8 @@ from .test_maskgan import MASKGAN
 from .test_seqgan_train import SEQGAN
 from .tiny import RECIPE, TINY
 
+pytestmark = pytest.mark.slow  # end-to-end training runs: outside the fast subset (-m "not slow")
+
 MLE = TINY + ["mle.epochs=3", "runtime.threads=1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

@@ -25,6 +25,8 @@ from seqgan_kit.train import mle
 
 from .tiny import RECIPE, TINY, kill_on_call
 
+pytestmark = pytest.mark.slow  # end-to-end training runs: outside the fast subset (-m "not slow")
+
 SETS = [arg for kv in [*TINY, "mle.epochs=2"] for arg in ("--set", kv)]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SEQGAN = ["algorithm=seqgan", "mle.epochs=1", "discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]",

@@ -13,6 +13,8 @@ from seqgan_kit.train.runner import train
 
 from .tiny import RECIPE, TINY, kill_on_call
 
+pytestmark = pytest.mark.slow  # end-to-end training runs: outside the fast subset (-m "not slow")
+
 SEQGAN = TINY + [
     "algorithm=seqgan",
     "mle.epochs=2",

@@ -18,6 +18,8 @@ from seqgan_kit.train.runner import train
 from .conftest import require_shared
 from .tiny import kill_on_call
 
+pytestmark = pytest.mark.slow  # end-to-end training runs: outside the fast subset (-m "not slow")
+
 ROOT = Path(__file__).resolve().parents[1]
 POETRY = str(ROOT / "recipes" / "poetry_seqgan.toml")
 OBAMA = str(ROOT / "recipes" / "obama_mle.toml")
