@@ -37,9 +37,9 @@ def main() -> None:
         "D pretraining (sampling negatives)": s.d_pretrain_rounds * s.n_negative * T * gen_step,
         "adversarial D training": s.iterations * s.d_steps * s.d_epochs * d_seqs * 3 * d_fwd,
         "adversarial negatives": s.iterations * s.d_steps * s.n_negative * T * gen_step,
-        "rollout sampling (N·B·T(T−1)/2 steps)": s.iterations * s.g_steps * s.rollout_num * s.g_batch_size
+        "rollout sampling (N·B·T(T−1)/2 steps)": s.iterations * s.g_steps * s.num_rollouts * s.g_batch_size
         * T * (T - 1) // 2 * gen_step,
-        "rollout D scoring": s.iterations * s.g_steps * s.rollout_num * s.g_batch_size * (T - 1) * d_fwd,
+        "rollout D scoring": s.iterations * s.g_steps * s.num_rollouts * s.g_batch_size * (T - 1) * d_fwd,
         "policy-gradient updates": s.iterations * s.g_steps * s.g_batch_size * T * 3 * gen_step,
         "NLL_oracle / NLL_test evaluations": evals,
     }

@@ -9,7 +9,8 @@ For every model (``lm``: the MLE generator; ``maskmle``: ``RUN_DIR/generator_mas
 - diversity: MaskGAN's % unique n-grams (n = 2, 3, 4) of ``-n`` unconditional samples at temperature 1
   (the in-filler with everything masked; the LM as it is), tokenized like BLEU (``data.eval_tokenizer``);
   the same for ``-n`` sentences of the test split, as the real-text reference;
-- in-filling (the two in-fillers only), for every ``--masks`` entry: ``seqgan-kit eval infill`` on ``-n`` test
+- in-filling (the two in-fillers only), for every ``--masks`` entry: ``eval infill`` (the library call,
+  :func:`seqgan_kit.infill.scoring.evaluate_infill`) on ``-n`` test
   sentences (masked perplexity; the MLE LM's perplexity at the same positions from the left context alone;
   token accuracy; in-fill BLEU-2/3/4), seed s choosing the rows, the masks and the fills.
 
@@ -32,8 +33,10 @@ from summarize_seeds import spread  # eval/ sibling: the scripts' one mean ± sd
 
 from seqgan_kit.cli import main as cli
 from seqgan_kit.data.corpus import load_lines
+from seqgan_kit.infill.scoring import evaluate_infill, load_infiller
 from seqgan_kit.metrics.infill import distinct_ngrams
 from seqgan_kit.metrics.sweep import curve_bleu
+from seqgan_kit.models.masks import parse_mask
 from seqgan_kit.runs.textmodel import TextModel
 
 ORDERS = (2, 3, 4)
@@ -94,9 +97,11 @@ def main() -> None:
         result["distinct"][name] = {s: diversity(model, args.n, s) for s in args.seeds}
     for mask in args.masks:
         for name in ("maskmle", "maskgan"):
+            model, settings = load_infiller(models[name])
             result["infill"].setdefault(mask, {})[name] = {
-                s: run_cli(["eval", "infill", str(models[name]), "--mask", mask, "-n", str(args.n), "--seed", str(s),
-                            "--examples", str(args.examples if s == args.seeds[0] else 0)])
+                s: {"run": str(models[name]), **evaluate_infill(
+                    model, settings, parse_mask(mask), n=args.n, seed=s,
+                    n_examples=args.examples if s == args.seeds[0] else 0)}
                 for s in args.seeds}
     if args.sweep:
         sweep_dir = Path(f"{args.out}_sweep")

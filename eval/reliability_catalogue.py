@@ -33,9 +33,9 @@ TINY = ["oracle.vocab_size=40", "oracle.emb_dim=8", "oracle.hidden_dim=8", "orac
         "oracle.n_test=64", "generator.emb_dim=8", "generator.hidden_dim=8", "eval.n_samples=64",
         "mle.batch_size=16", "mle.epochs=2", "mle.eval_every=1", "mle.checkpoint_every=1", "device=cpu"]
 SEQGAN = ["algorithm=seqgan", "mle.epochs=1", "discriminator.emb_dim=8", "discriminator.filter_sizes=[1,2,3]",
-          "discriminator.num_filters=[4,4,4]", "discriminator.batch_size=32", "seqgan.d_pretrain_rounds=1",
+          "discriminator.num_filters=[4,4,4]", "seqgan.d_batch_size=32", "seqgan.d_pretrain_rounds=1",
           "seqgan.d_pretrain_epochs=1", "seqgan.iterations=2", "seqgan.d_steps=1", "seqgan.d_epochs=1",
-          "seqgan.rollout_num=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8", "seqgan.eval_every=1",
+          "seqgan.num_rollouts=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8", "seqgan.eval_every=1",
           "seqgan.checkpoint_every=1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 TIMEOUT_S = 180
@@ -334,7 +334,7 @@ def cases() -> list[Case]:
         Case("train seqgan", "tiny run (baseline)", ["train", RECIPE, *sg, "--run-dir", "g_ok", *th],
              expect=(0, 'run directory:')),
         Case("train seqgan", "diverging discriminator (non-finite loss)",
-             ["train", RECIPE, *sg, "--set", "discriminator.lr=1e36", "--run-dir", "g1", *th],
+             ["train", RECIPE, *sg, "--set", "seqgan.d_lr=1e36", "--run-dir", "g1", *th],
                   expect=(2, 'seqgan-kit: error: training diverged')),
         Case("train seqgan", "generator learning rate overflowing the Adam step",
              ["train", RECIPE, *sg, "--set", "seqgan.g_lr=1e38", "--run-dir", "g2", *th],
@@ -346,8 +346,8 @@ def cases() -> list[Case]:
              ["train", RECIPE, *sg, "--set", "seqgan.rollout_ema=1.5", "--run-dir", "g4"],
                   expect=(2, 'seqgan-kit: error: seqgan.rollout_ema: must lie in')),
         Case("train seqgan", "zero rollouts",
-             ["train", RECIPE, *sg, "--set", "seqgan.rollout_num=0", "--run-dir", "g5"],
-                  expect=(2, 'seqgan-kit: error: seqgan.rollout_num: must be positive,')),
+             ["train", RECIPE, *sg, "--set", "seqgan.num_rollouts=0", "--run-dir", "g5"],
+                  expect=(2, 'seqgan-kit: error: seqgan.num_rollouts: must be positive,')),
         Case("train mle", "[seqgan] table in an MLE run",
              ["train", RECIPE, *t, "--set", "seqgan.iterations=1", "--run-dir", "g6"],
                   expect=(2, "seqgan-kit: error: unknown key 'seqgan' (the")),

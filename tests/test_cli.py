@@ -74,6 +74,7 @@ def assert_one_line_error(code, stderr, fragment):
     assert fragment in lines[0]
 
 
+@pytest.mark.slow
 def test_bad_inputs_give_one_line_errors(tmp_path, tiny_run):
     code, _, err = run_cli("train", str(tmp_path / "missing.toml"))
     assert_one_line_error(code, err, "recipe not found")

@@ -260,6 +260,7 @@ def run_cli(*args):
     return proc.returncode, proc.stderr.strip()
 
 
+@pytest.mark.slow
 def test_cli_bad_inputs_are_one_line_errors(w2v_run, poems, tmp_path, capsys):
     train_file = poems / "train.txt"
     binary = tmp_path / "latin1.txt"

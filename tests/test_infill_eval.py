@@ -11,20 +11,18 @@ import torch.nn.functional as F
 from sacrebleu.metrics import BLEU
 
 from seqgan_kit.cli import main
-from seqgan_kit.cli.eval_infill import _score, eval_present
+from seqgan_kit.infill.scoring import eval_present, score_fills
 from seqgan_kit.metrics.corpus_bleu import corpus_bleu
 from seqgan_kit.metrics.infill import (
-    MaskSpec,
-    build_present,
     distinct_ngrams,
     masked_nll,
     masked_runs,
     masked_spans,
     ngram_counts,
-    parse_mask,
     token_accuracy,
 )
 from seqgan_kit.models.maskgan import MaskGANGenerator
+from seqgan_kit.models.masks import MaskSpec, build_present, parse_mask
 from seqgan_kit.runs.rundir import RunDir
 from seqgan_kit.runs.textmodel import TextModel
 
@@ -299,6 +297,11 @@ def test_eval_infill_bad_inputs_are_one_line_errors(text_runs, capsys, tmp_path)
     one_line_error(capsys, ["eval", "infill", str(synthetic)], "is not a text run")
     one_line_error(capsys, ["eval", "infill", str(tmp_path / "nowhere")], "not found")
     one_line_error(capsys, ["eval", "infill", str(mle)], "does not fill blanks")
+    foreign = tmp_path / "foreign.txt"  # another corpus: 9 of every 10 tokens unknown to the run's vocabulary
+    foreign.write_text("".join(f"{WORDS[i % len(WORDS)]} {' '.join(f'zz{i}x{k}' for k in range(9))}\n"
+                               for i in range(30)))
+    one_line_error(capsys, ["eval", "infill", str(run), "--ref", str(foreign)],
+                   "90.0% of its tokens (270 of 300) are outside the run's vocabulary")
 
 
 def test_text_model_test_ids_are_the_test_split_as_trained(text_runs):
@@ -321,7 +324,7 @@ def test_the_lm_baseline_scores_the_same_positions_with_left_context_only(text_r
     rows = F.pad(rows, (0, gen.max_len - rows.shape[1]), value=gen.pad_token).repeat(3, 1)  # [3, T]
     present = torch.ones_like(rows, dtype=torch.bool)
     present[0, 2:4] = present[1, 1] = present[2, 5] = False
-    nll_sum, lm_sum, count, filled = _score(model, rows, present, 1.0, 0)
+    nll_sum, lm_sum, count, filled = score_fills(model, rows, present, 1.0, 0)
     assert count == 4 and torch.equal(filled[present], rows[present])
     want = 0.0
     with torch.no_grad():

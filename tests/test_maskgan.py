@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 from seqgan_kit.cli import main
 from seqgan_kit.models.maskgan import MaskGANDiscriminator, MaskGANGenerator
-from seqgan_kit.rl.masks import make_present, masked_span_length
+from seqgan_kit.models.masks import make_present, masked_span_length
 from seqgan_kit.runs.checkpoint import load_model
 from seqgan_kit.runs.rundir import RunDir
 from seqgan_kit.train import mle
@@ -241,6 +241,7 @@ def prefixed(prefix, module):
     return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
 
 
+@pytest.mark.slow  # trains the module's MaskGAN run
 def test_maskgan_trains_every_stage(maskgan_run):
     run, snaps = maskgan_run
     recs = records(run)
@@ -277,6 +278,7 @@ def test_init_generator_from_an_mle_run_replaces_stage_one(tmp_path, capsys):
     assert not torch.equal(source["model.generator.embedding.weight"], mask_mle["model.generator.embedding.weight"])
 
 
+@pytest.mark.slow  # trains the module's MaskGAN run
 def test_sample_uses_the_in_filler(maskgan_run, capsys):
     run, _ = maskgan_run
     assert main(["sample", str(run), "-n", "4", "--seed", "1"]) == 0
@@ -288,6 +290,7 @@ def test_sample_uses_the_in_filler(maskgan_run, capsys):
     assert main(["sample", str(run / "generator_mle.safetensors"), "-n", "2"]) == 0  # the LM
 
 
+@pytest.mark.slow  # trains the module's MaskGAN run
 @pytest.mark.parametrize("target,name,n", [
     (mle, "train_epoch", 2),                 # pretrain_g
     (MaskGANTrainer, "mask_mle_step", 2),    # mask_mle
@@ -325,6 +328,7 @@ def test_bad_maskgan_values_are_one_line_errors(tmp_path, capsys, override, mess
 
 
 # --------------------------------------------------------------------------- seqgan-kit fill
+@pytest.mark.slow  # trains the module's MaskGAN run
 def test_fill_cli_fills_the_blanks_of_a_synthetic_run(maskgan_run, capsys):
     run, _ = maskgan_run
     assert main(["fill", str(run), "5 ___ ___ 7 ___ 9", "-n", "5", "--seed", "3"]) == 0
@@ -338,7 +342,8 @@ def test_fill_cli_fills_the_blanks_of_a_synthetic_run(maskgan_run, capsys):
 
 
 def test_plain_blank_sizings_and_the_language_model_choice():
-    from seqgan_kit.cli.fill import fill_best, parse_template, sizings
+    from seqgan_kit.infill.filling import fill_best
+    from seqgan_kit.infill.templates import parse_template, sizings
 
     template = parse_template("a ___ b ___{2} c ___")
     assert template.pieces == ["a ", None, " b ", 2, " c ", None, ""]
@@ -360,6 +365,7 @@ def test_plain_blank_sizings_and_the_language_model_choice():
             assert torch.equal(got[i], candidates[max(range(3), key=scores.__getitem__)])
 
 
+@pytest.mark.slow  # trains the module's MaskGAN run
 @pytest.mark.parametrize("text,message", [
     ("5 6 7 8 9 10", "no blank"),
     ("5 ___ 7", "exactly 6 tokens"),

@@ -78,6 +78,7 @@ def test_random_oracle_is_a_function_of_its_seed():
     assert not any(p.requires_grad for p in a.parameters())
 
 
+@pytest.mark.slow
 def test_reference_oracle_scores_the_2016_data_and_its_own_samples():
     oracle = load_oracle_npz(require_shared("oracle", "seqgan_target_params.npz"))
     data = read_token_file(require_shared("oracle", "seqgan_real_data_9984.txt"), 5000, 20)

@@ -131,6 +131,7 @@ def card_with_urls(tmp_path: Path, card: str, urls: list[str]) -> Path:
 # --------------------------------------------------------------------------- byte-for-byte reproduction
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("card", ["poetry_quatrain5", "obama_speech", "image_coco", "emnlp_news"])
 def test_prepare_reproduces_the_shared_corpus_byte_for_byte(tmp_path, card):
     messages: list[str] = []
@@ -163,6 +164,7 @@ def load_reference():
     return module
 
 
+@pytest.mark.slow
 def test_cleaning_and_grouping_agree_with_the_reference_beyond_the_pinned_order():
     """Same results as the reference functions on inputs the hashes do not cover (reversed order)."""
     ref = load_reference()

@@ -19,7 +19,7 @@ from .tiny import RECIPE, TINY
 ROOT = Path(__file__).resolve().parents[1]
 D_TINY = ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2]", "discriminator.num_filters=[4, 4]",
           "seqgan.d_pretrain_rounds=1", "seqgan.d_pretrain_epochs=1", "seqgan.iterations=1", "seqgan.d_steps=1",
-          "seqgan.d_epochs=1", "seqgan.rollout_num=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8"]
+          "seqgan.d_epochs=1", "seqgan.num_rollouts=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8"]
 
 
 def write(path: Path, text: str) -> Path:
@@ -78,6 +78,7 @@ def test_shipped_variants_state_only_what_differs():
 
 
 # --------------------------------------------------------------------------- reproducible streams
+@pytest.mark.slow
 def test_mle_phase_of_a_seqgan_recipe_equals_the_mle_recipe(tmp_path):
     train(RECIPE, TINY, run_dir=str(tmp_path / "mle"))
     train(RECIPE, TINY + ["algorithm=seqgan", *D_TINY], run_dir=str(tmp_path / "seqgan"))
@@ -86,6 +87,7 @@ def test_mle_phase_of_a_seqgan_recipe_equals_the_mle_recipe(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)  # same batches, same order, same machine: bitwise
 
 
+@pytest.mark.slow
 def test_evaluating_more_often_changes_no_weight(tmp_path):
     train(RECIPE, TINY + ["mle.eval_every=1"], run_dir=str(tmp_path / "often"))
     train(RECIPE, TINY + ["mle.eval_every=3"], run_dir=str(tmp_path / "rarely"))
@@ -98,6 +100,7 @@ def test_evaluating_more_often_changes_no_weight(tmp_path):
 
 
 # --------------------------------------------------------------------------- best MLE generator
+@pytest.mark.slow
 def test_the_best_mle_generator_is_kept_and_later_phases_can_start_from_it(tmp_path):
     run = tmp_path / "best"
     train(RECIPE, TINY + ["mle.epochs=6", "mle.lr=0.2", "algorithm=seqgan", "mle.start_from=best", *D_TINY],
@@ -114,6 +117,7 @@ def test_the_best_mle_generator_is_kept_and_later_phases_can_start_from_it(tmp_p
 
 
 # --------------------------------------------------------------------------- [init]
+@pytest.mark.slow
 def test_init_generator_and_embeddings(tmp_path, capsys):
     source = tmp_path / "source"
     train(RECIPE, TINY, run_dir=str(source))
@@ -146,6 +150,7 @@ def test_threads_flag_sets_and_records_the_thread_count(tmp_path):
     assert main(["train", RECIPE, "--run-dir", str(tmp_path / "u"), "--threads", "-1"]) == 2
 
 
+@pytest.mark.slow
 def test_prepared_corpus_is_found_by_the_recipe_without_any_set(tmp_path, monkeypatch):
     from seqgan_kit.data.prepare import prepare_corpus
 
@@ -161,6 +166,7 @@ def test_prepared_corpus_is_found_by_the_recipe_without_any_set(tmp_path, monkey
     assert RunDir(run).read_metrics()[-1]["nll_test"] > 0
 
 
+@pytest.mark.slow
 def test_a_resume_override_of_the_learning_rate_takes_effect(tmp_path):
     from seqgan_kit.runs.checkpoint import load_checkpoint
 

@@ -26,12 +26,14 @@ from seqgan_kit.train import mle
 
 from .tiny import RECIPE, TINY, kill_on_call
 
+pytestmark = pytest.mark.slow  # end-to-end training runs: outside the fast subset (-m "not slow")
+
 SETS = [arg for kv in [*TINY, "mle.epochs=2"] for arg in ("--set", kv)]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SEQGAN = ["algorithm=seqgan", "mle.epochs=1", "discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]",
-          "discriminator.num_filters=[4, 4, 4]", "discriminator.batch_size=32", "seqgan.d_pretrain_rounds=1",
+          "discriminator.num_filters=[4, 4, 4]", "seqgan.d_batch_size=32", "seqgan.d_pretrain_rounds=1",
           "seqgan.d_pretrain_epochs=1", "seqgan.iterations=2", "seqgan.d_steps=1", "seqgan.d_epochs=1",
-          "seqgan.rollout_num=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8", "seqgan.eval_every=1",
+          "seqgan.num_rollouts=2", "seqgan.n_negative=64", "seqgan.g_batch_size=8", "seqgan.eval_every=1",
           "seqgan.checkpoint_every=1"]
 
 
@@ -284,7 +286,7 @@ def test_a_diverging_run_stops_in_one_line_without_a_checkpoint(run_copy, tmp_pa
     assert len(err) == 1 and "training diverged" in err[0] and "epoch 3" in err[0], err
     assert (run_copy / "checkpoint.safetensors").read_bytes() == checkpoint
 
-    seqgan = [arg for kv in [*TINY, *SEQGAN, "discriminator.lr=1e36"] for arg in ("--set", kv)]
+    seqgan = [arg for kv in [*TINY, *SEQGAN, "seqgan.d_lr=1e36"] for arg in ("--set", kv)]
     assert main(["train", RECIPE, *seqgan, "--run-dir", str(tmp_path / "gan")]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "training diverged" in err[0] and "discriminator" in err[0], err

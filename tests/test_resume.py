@@ -9,6 +9,8 @@ from seqgan_kit.train.runner import train
 
 from .tiny import RECIPE, TINY, kill_on_call
 
+pytestmark = pytest.mark.slow  # end-to-end training runs: outside the fast subset (-m "not slow")
+
 
 def metrics_without_time(run_dir):
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()

@@ -242,6 +242,7 @@ def test_batched_matches_exact_expectation_by_enumeration(temperature):
     torch.testing.assert_close(rewards[:, -1].double(), weighted_ones(seqs))
 
 
+@pytest.mark.slow
 def test_batched_and_reference_agree_in_distribution():
     """Batched vs reference rewards, both with N rollouts: their difference has variance 2 Var / N (exact
     Var by enumeration on V = 4, T = 5); also each against the exact mean."""

@@ -129,6 +129,7 @@ def test_inverse_cdf_bias_is_added_before_sampling():
         assert not ((draws == 3) | (draws == 9)).any(), method
 
 
+@pytest.mark.slow
 def test_inverse_cdf_follows_the_softmax_over_many_categories():
     """Chi-square over 700 categories (three blocks of partial sums), temperature 0.8."""
     from scipy.stats import chi2

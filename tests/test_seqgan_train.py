@@ -13,19 +13,21 @@ from seqgan_kit.train.runner import train
 
 from .tiny import RECIPE, TINY, kill_on_call
 
+pytestmark = pytest.mark.slow  # end-to-end training runs: outside the fast subset (-m "not slow")
+
 SEQGAN = TINY + [
     "algorithm=seqgan",
     "mle.epochs=2",
     "discriminator.emb_dim=8",
     "discriminator.filter_sizes=[1, 2, 3]",
     "discriminator.num_filters=[4, 4, 4]",
-    "discriminator.batch_size=32",
+    "seqgan.d_batch_size=32",
     "seqgan.d_pretrain_rounds=2",
     "seqgan.d_pretrain_epochs=1",
     "seqgan.iterations=3",
     "seqgan.d_steps=1",
     "seqgan.d_epochs=1",
-    "seqgan.rollout_num=2",
+    "seqgan.num_rollouts=2",
     "seqgan.n_negative=64",
     "seqgan.g_batch_size=8",
     "seqgan.eval_every=1",
@@ -96,5 +98,5 @@ def test_bad_seqgan_recipes_are_one_line_errors(tmp_path, capsys):
     assert main(args + ["--set", "algorithm=seqgan", "--set", "oracle.seq_len=8"] + sum(
         (["--set", o] for o in TINY if not o.startswith("oracle.seq_len")), [])) == 2
     assert "exceeds the sequence length 8" in capsys.readouterr().err
-    assert main(args + ["--set", "algorithm=seqgan", "--set", "seqgan.rollout_num=0"]) == 2
-    assert "seqgan.rollout_num: must be positive" in capsys.readouterr().err
+    assert main(args + ["--set", "algorithm=seqgan", "--set", "seqgan.num_rollouts=0"]) == 2
+    assert "seqgan.num_rollouts: must be positive" in capsys.readouterr().err

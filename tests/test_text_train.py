@@ -18,6 +18,8 @@ from seqgan_kit.train.runner import train
 from .conftest import require_shared
 from .tiny import kill_on_call
 
+pytestmark = pytest.mark.slow  # end-to-end training runs: outside the fast subset (-m "not slow")
+
 ROOT = Path(__file__).resolve().parents[1]
 POETRY = str(ROOT / "recipes" / "poetry_seqgan.toml")
 OBAMA = str(ROOT / "recipes" / "obama_mle.toml")
@@ -27,7 +29,7 @@ TINY_TEXT = [
     "data.max_train=300", "generator.emb_dim=16", "generator.hidden_dim=16", "mle.epochs=2",
     "eval.bleu_samples=40", "eval.bleu_references=100", "device=cpu",
     "discriminator.filter_sizes=[1, 2, 3, 5]", "discriminator.num_filters=[4, 4, 4, 4]",
-    "seqgan.d_pretrain_rounds=1", "seqgan.n_negative=100", "seqgan.iterations=2", "seqgan.rollout_num=2",
+    "seqgan.d_pretrain_rounds=1", "seqgan.n_negative=100", "seqgan.iterations=2", "seqgan.num_rollouts=2",
     "seqgan.g_batch_size=8", "seqgan.eval_every=1", "seqgan.checkpoint_every=1", "seqgan.g_lr=0.01",
 ]
 

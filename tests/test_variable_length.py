@@ -158,6 +158,7 @@ def test_policy_gradient_ignores_positions_after_eos():
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_sampled_rollouts_agree_with_the_reference_in_distribution():
     """Both implementations estimate E[reward | prefix]; with 600 rollouts each their means must agree within
     the Monte Carlo error (reward in [0, 1], so the standard error is at most 0.5 / sqrt(600) each)."""

@@ -48,16 +48,6 @@ def _load_generator(path_arg: str):
     return load_model(path_arg, "generator")[0]
 
 
-def _is_text_run(path: Path) -> bool:
-    """Does ``path`` (a run directory or a checkpoint file inside one) belong to a text run?"""
-    config = (path if path.is_dir() else path.parent) / "config.toml"
-    if not config.is_file():
-        return False
-    from ..runs.rundir import RunDir
-
-    return RunDir(config.parent).read_config().get("task") == "text"
-
-
 SYNTHETIC_CHUNK = 4096
 """Rows sampled at once from a synthetic checkpoint (the generator's default batch: the same draws as before)."""
 
@@ -70,7 +60,9 @@ def _sample_chunks(args: argparse.Namespace) -> Iterator[list[str]]:
     import torch
 
     path = Path(args.checkpoint)
-    if _is_text_run(path):
+    from ..runs.rundir import RunDir
+
+    if RunDir.holding(path).is_text_run():
         from ..runs.textmodel import TextModel
 
         model = TextModel.load(path)
@@ -144,12 +136,15 @@ def _parse_oracle(text: str, vocab_size: int, emb_dim: int, hidden_dim: int):
 
     if text.lstrip("-").isdigit():
         from ..config import check_seed
-        from ..train.experiment import check_parameter_memory, lstm_parameter_bytes
-
         check_seed("--oracle (a random oracle's seed)", int(text))
+        from ..device import check_fits
+        from ..models.lstm_generator import LSTMGenerator
+        from ..models.registry import meta_build, parameter_bytes
 
-        check_parameter_memory({"oracle": lstm_parameter_bytes(vocab_size, emb_dim, hidden_dim)},
-                               "lower --vocab-size, --emb-dim or --hidden-dim")
+        oracle = meta_build(lambda: LSTMGenerator(vocab_size, emb_dim, hidden_dim))
+        if oracle is not None:
+            check_fits({"oracle parameters": parameter_bytes(oracle)}, "the oracle",
+                       "lower --vocab-size, --emb-dim or --hidden-dim")
         return random_oracle(int(text), vocab_size, emb_dim, hidden_dim)
     return load_oracle_npz(text)
 

@@ -28,6 +28,7 @@ from ..data.corpus import encode_examples, load_lines, load_text_pipeline
 from ..data.data_config import DataConfig
 from ..data.tokenization import SPECIALS, UNK
 from ..errors import UserError
+from ..models.registry import checked_build
 from ..runs.checkpoint import load_checkpoint, load_module
 from ..runs.rundir import CHECKPOINT, RunDir
 from ..tasks.text import TOKENIZER_DIR
@@ -192,7 +193,7 @@ def load_encoder(path: str | Path, pooling: str = "sif", expand: str | Path | No
     tensors, meta = load_checkpoint(file)
     args = meta.get("skipthought") or meta.get("config", {}).get("skipthought")
     if "skipthought" in meta:
-        model = SkipThought(**args)
+        model = checked_build(SkipThought, args, "encoder", str(file))
     else:  # a full checkpoint of an unfinished run: rebuild from its config
         c = cfg.table
         model = SkipThought(len(vocab), c["emb_dim"], c["dim"], c["bidirectional"], c["conditioning"])

@@ -66,7 +66,6 @@ class BleuReferences:
         if len(references) == 0:
             raise ValueError("no reference sentences")
         self.table, enc, ids = build_table(references, self.max_order)
-        self.n_references = len(references)
         self.max_counts = kernels.reference_max_counts(ids, enc.offsets, self.table.n_ids)
         self.lengths, self.length_counts = _length_multiset(enc)
 

@@ -3,27 +3,22 @@
 - :func:`distinct_ngrams`: the paper's "% unique n-grams" of a set of samples. For each order n, pooled over
   all sentences: ``100 * (number of distinct n-grams) / (total number of n-gram occurrences)``. A sentence of
   fewer than n tokens has no n-gram of order n; an order with no n-gram at all scores 0.0.
-- In-filling of held-out text (``seqgan-kit eval infill``): a mask ``present [N, T]`` (True = the real token is
-  given) is built by :func:`build_present` from a :class:`MaskSpec`; the model's teacher-forced logits give the
-  masked NLL (:func:`masked_nll`), its fills the token accuracy (:func:`token_accuracy`) and, through
-  :func:`masked_spans`, the hypothesis/reference token lists of the in-fill BLEU (each row's filled tokens at its
-  masked positions, in order, against the real tokens there). Every measure reads the masked positions only.
+- In-filling of held-out text (``seqgan-kit eval infill``, :mod:`seqgan_kit.infill`): given a mask
+  ``present [N, T]`` (True = the real token is given; :mod:`seqgan_kit.models.masks`), the model's
+  teacher-forced logits give the masked NLL (:func:`masked_nll`), its fills the token accuracy
+  (:func:`token_accuracy`) and, through :func:`masked_spans`, the hypothesis/reference token lists of the in-fill
+  BLEU (each row's filled tokens at its masked positions, in order, against the real tokens there). Every
+  measure reads the masked positions only.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .ngrams import build_table
-
-MASK_STRATEGIES = ("contiguous", "random")
-PREFIX = "prefix"
-_PREFIX_SPEC = re.compile(r"prefix:(\d+)")
 
 
 # --------------------------------------------------------------------------- diversity
@@ -52,53 +47,7 @@ def distinct_ngrams(sentences: Sequence[Sequence[Hashable]], orders: Sequence[in
             for n, (distinct, total) in ngram_counts(sentences, orders).items()}
 
 
-# --------------------------------------------------------------------------- masks
-@dataclass(frozen=True)
-class MaskSpec:
-    """Which tokens an in-filling evaluation hides: ``strategy`` is ``contiguous``, ``random`` (both drawn by
-    :func:`seqgan_kit.rl.masks.make_present`) or ``prefix`` (the first ``keep`` tokens kept, the rest masked)."""
-
-    strategy: str
-    keep: int = 0
-
-    def __str__(self) -> str:
-        return f"{PREFIX}:{self.keep}" if self.strategy == PREFIX else self.strategy
-
-
-def parse_mask(text: str) -> MaskSpec:
-    """``"contiguous"``, ``"random"`` or ``"prefix:K"`` (K >= 1) -> MaskSpec; ValueError otherwise."""
-    if text in MASK_STRATEGIES:
-        return MaskSpec(text)
-    match = _PREFIX_SPEC.fullmatch(text)
-    if match is None:
-        raise ValueError(f"unknown mask {text!r}: expected contiguous, random or prefix:K (K tokens kept)")
-    keep = int(match.group(1))
-    if keep < 1:
-        raise ValueError(f"mask {text!r}: prefix:K keeps K >= 1 tokens (token 0 is always given)")
-    return MaskSpec(PREFIX, keep)
-
-
-def prefix_present(batch: int, seq_len: int, keep: int) -> torch.Tensor:
-    """``present [batch, seq_len]`` bool: the first ``keep`` positions True, the rest False."""
-    return (torch.arange(seq_len) < keep).unsqueeze(0).expand(batch, seq_len).clone()
-
-
-def build_present(spec: MaskSpec, batch: int, seq_len: int, rate: float, seed: int) -> torch.Tensor:
-    """``present [batch, seq_len]`` bool on the CPU (True = kept), reproducible from ``seed``; token 0 is kept.
-
-    ``rate`` (the fraction kept, ``contiguous``/``random`` only) goes to
-    :func:`seqgan_kit.rl.masks.make_present` with a fresh ``torch.Generator().manual_seed(seed)``. The caller
-    applies the model's ``keep_structure`` (EOS and padding are never filled) afterwards.
-    """
-    from ..rl.masks import make_present
-
-    if spec.strategy == PREFIX:
-        if not 1 <= spec.keep < seq_len:
-            raise ValueError(f"prefix:{spec.keep} needs 1 <= K < {seq_len} (the sequence length)")
-        return prefix_present(batch, seq_len, spec.keep)
-    return make_present(batch, seq_len, rate, spec.strategy, torch.Generator().manual_seed(seed))
-
-
+# --------------------------------------------------------------------------- masked positions
 def masked_runs(present: Sequence[bool]) -> list[tuple[int, int]]:
     """The maximal runs of masked (False) positions of one row as ``(start, stop)`` half-open intervals."""
     runs: list[tuple[int, int]] = []

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..data.tokenization import WORD_TOKENIZERS, word_tokenizer
+from ..data.tokenization import word_tokenizer
 from ..errors import UserError
 from ..files import read_lines
-
-TOKENIZERS = tuple(WORD_TOKENIZERS)
 
 
 def read_sentences(path: str | Path, mode: str | Callable[[str], list[str]] = "whitespace",

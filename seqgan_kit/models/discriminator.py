@@ -73,7 +73,7 @@ class FilterChecks:
 class CNNDiscriminatorConfig(FilterChecks):
     """The ``[discriminator]`` table of the SeqGAN highway CNN (paper/reference configuration by default).
 
-    ``lr`` and ``batch_size`` are how every algorithm trains a discriminator of this kind.
+    How it trains (learning rate, batch size) belongs to the algorithm's table (``seqgan.d_lr``, ...).
     """
 
     kind: str = "cnn"
@@ -86,11 +86,9 @@ class CNNDiscriminatorConfig(FilterChecks):
     """Keep probability in training; no dropout when computing rewards."""
     l2_reg: float = 0.2
     """L2 penalty on the output layer only."""
-    lr: float = 1e-4
-    batch_size: int = 64
 
     def validate(self) -> None:
-        positive(self, "emb_dim", "lr", "batch_size")
+        positive(self, "emb_dim")
         non_negative(self, "l2_reg")
         in_range(self, "dropout_keep", 0, 1, low_open=True)
         self.check_filters()
@@ -116,6 +114,8 @@ class CNNDiscriminator(nn.Module):
         pad_token: the padding id of variable-length text (masked, see the module docstring); None for the
             fixed-length synthetic task.
     """
+
+    capabilities = frozenset({"prob_real", "gan_logits"})
 
     HIGHWAY_GATE_OFFSET = 0.0
     """Constant added to the highway gate pre-activation (the reference passes 0)."""
@@ -195,6 +195,14 @@ class CNNDiscriminator(nn.Module):
             "l2_reg": self.l2_reg,
             "pad_token": self.pad_token,
         }
+
+    def activation_bytes(self, batch: int) -> int:
+        """float32 bytes one batch ``[batch, T]`` (or relaxed one-hots ``[batch, T, V]``) keeps for backward: the
+        input, the embedding, every width's windows and feature maps, the highway and output layers."""
+        t = self.seq_len
+        maps = sum((t - k + 1) * (k * self.emb_dim + 2 * f)
+                   for k, f in zip(self.filter_sizes, self.num_filters, strict=True))
+        return 4 * batch * (t * self.vocab_size + t * self.emb_dim + maps + 6 * self.num_features)
 
     def reset_parameters(self) -> None:
         """Reference initialisation (see the module docstring)."""

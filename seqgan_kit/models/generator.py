@@ -35,6 +35,8 @@ class SequenceGenerator(nn.Module):
     """Base class of generator kinds: token conventions, masks, log-likelihoods and sampling."""
 
     kind = ""
+    capabilities: frozenset[str] = frozenset({"language_model", "gumbel"})
+    """What algorithms may ask of a generator kind (:data:`seqgan_kit.models.registry.CAPABILITIES`)."""
 
     def __init__(self, vocab_size: int, max_len: int, start_token: int = 0, eos_token: int | None = None,
                  pad_token: int = 0) -> None:
@@ -92,6 +94,15 @@ class SequenceGenerator(nn.Module):
         raise NotImplementedError
 
     # ----------------------------------------------------------------- shared: inputs and masks
+    def activation_bytes(self, batch: int) -> int:
+        """float32 bytes one teacher-forced training batch ``[batch, max_len]`` keeps for backward: the logits,
+        their log-softmax and its gradient (``3 V`` a position) plus the kind's :meth:`state_floats`."""
+        return 4 * batch * self.max_len * (3 * self.vocab_size + self.state_floats())
+
+    def state_floats(self) -> int:
+        """Floats a position of the kind's recurrent computation keeps for backward (0 if not stated)."""
+        return 0
+
     def inputs(self, seqs: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` targets -> ``[B, T]`` inputs: the start token, then the targets shifted right by one."""
         if seqs.dim() != 2:

@@ -42,6 +42,8 @@ class LSTMGenerator(SequenceGenerator):
     start_token=0`` and every parameter drawn from N(0, ``init_std`` = 0.1).
     """
 
+    capabilities = SequenceGenerator.capabilities | {"prefix_states", "lstm_weights"}
+
     def __init__(
         self,
         vocab_size: int,
@@ -79,6 +81,10 @@ class LSTMGenerator(SequenceGenerator):
     def config(self) -> dict[str, Any]:
         """Constructor arguments, enough to rebuild the module (stored in checkpoints)."""
         return {**self.special_tokens(), "emb_dim": self.emb_dim, "hidden_dim": self.hidden_dim}
+
+    def state_floats(self) -> int:
+        """A position keeps its embedding, four gates, the cell and the hidden state: ``E + 6 H``."""
+        return self.emb_dim + 6 * self.hidden_dim
 
     # ----------------------------------------------------------------- teacher forcing
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:

@@ -125,13 +125,12 @@ class MaskGANGeneratorConfig:
                                              f"{self.hidden_dim}); set tie_softmax = false")
 
 
-FillState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-"""The in-filler's incremental state: decoder ``h``, ``c`` (each ``[B, H]``) and encoder states ``[B, T, H]``."""
-
-
 @register("generator", "maskgan", MaskGANGeneratorConfig)
 class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     """The in-filling seq2seq generator plus its pretraining LM (see the module docstring)."""
+
+    capabilities = frozenset({"infilling"})
+    """Not a language model of its own: ``algorithm = "maskgan"`` builds it around the ``[generator]`` LSTM."""
 
     unused_parameters = True
     """Each stage trains part of it (the LM, then the seq2seq): DDP must look for unused parameters."""
@@ -170,6 +169,10 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     def config(self) -> dict[str, Any]:
         return {**self.special_tokens(), "emb_dim": self.emb_dim, "hidden_dim": self.hidden_dim,
                 "tie_softmax": self.tie_softmax}
+
+    def state_floats(self) -> int:
+        """Three LSTMs (the LM, the encoder, the decoder) and the attention over every encoder position."""
+        return 3 * (self.emb_dim + 6 * self.hidden_dim) + self.max_len + 2 * self.hidden_dim
 
     # ----------------------------------------------------------------- LM -> MaskGAN
     def map_from_lm(self) -> None:
@@ -353,6 +356,11 @@ class MaskGANDiscriminator(_Seq2Seq):
     def config(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "emb_dim": self.emb_dim, "hidden_dim": self.hidden_dim,
                 "start_token": self.start_token}
+
+    def activation_bytes(self, batch: int, seq_len: int = 1) -> int:
+        """float32 bytes a batch of ``batch`` sequences of ``seq_len`` keeps for backward (its length is the
+        data's, not part of the model): two LSTMs and the attention, per position."""
+        return 4 * batch * seq_len * (2 * (self.emb_dim + 6 * self.hidden_dim) + seq_len + 4 * self.hidden_dim)
 
     def trunk_parameters(self) -> list[nn.Parameter]:
         """Everything but the critic head."""

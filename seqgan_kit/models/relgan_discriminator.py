@@ -62,6 +62,8 @@ class RelGANDiscriminatorConfig(FilterChecks):
 class RelGANDiscriminator(nn.Module):
     """Multi-representation CNN: ``[B, T]`` ids or ``[B, T, V]`` one-hots -> ``[B, S]`` logits (high = real)."""
 
+    capabilities = frozenset({"gan_logits"})
+
     def __init__(
         self,
         vocab_size: int,
@@ -117,6 +119,14 @@ class RelGANDiscriminator(nn.Module):
                 "num_rep": self.num_rep, "filter_sizes": list(self.filter_sizes),
                 "num_filters": list(self.num_filters), "dropout_keep": self.dropout_keep, "fc_dim": self.fc_dim,
                 "pad_token": self.pad_token}
+
+    def activation_bytes(self, batch: int) -> int:
+        """float32 bytes one batch of relaxed one-hots ``[batch, T, V]`` keeps for backward: the input, the
+        embedding, every representation's windows and feature maps, the highway and output layers."""
+        t, s, w = self.seq_len, self.num_rep, self.rep_width
+        maps = sum((t - k + 1) * (k * w + 2 * f) for k, f in zip(self.filter_sizes, self.num_filters, strict=True))
+        per_rep = 6 * self.num_features + 2 * self.fc_dim
+        return 4 * batch * (t * self.vocab_size + t * self.emb_dim + s * maps + s * per_rep)
 
     @property
     def device(self) -> torch.device:

@@ -65,7 +65,7 @@ class RMCGenerator(SequenceGenerator):
             raise ValueError("emb_dim, mem_slots, head_size, num_heads and mlp_layers must be positive")
         self.emb_dim, self.mem_slots, self.head_size, self.num_heads = emb_dim, mem_slots, head_size, num_heads
         self.mlp_layers = mlp_layers
-        self.mem_size = d = head_size * num_heads
+        d = head_size * num_heads
         self.embedding = nn.Embedding(vocab_size, emb_dim)
         self.input_proj = nn.Linear(emb_dim, d)
         self.qkv = nn.Linear(d, 3 * d, bias=False)
@@ -87,6 +87,11 @@ class RMCGenerator(SequenceGenerator):
     def config(self) -> dict[str, Any]:
         return {**self.special_tokens(), "emb_dim": self.emb_dim, "mem_slots": self.mem_slots,
                 "head_size": self.head_size, "num_heads": self.num_heads, "mlp_layers": self.mlp_layers}
+
+    def state_floats(self) -> int:
+        """A position keeps the embedding and, per memory row (input included), q/k/v, attention, MLP layers,
+        norms and gates: about ``E + (N + 1) D (10 + mlp_layers)``."""
+        return self.emb_dim + (self.mem_slots + 1) * self.head_size * self.num_heads * (10 + self.mlp_layers)
 
     # ----------------------------------------------------------------- the memory core
     def _attend(self, mem: torch.Tensor) -> torch.Tensor:

@@ -190,6 +190,16 @@ class RunDir:
             raise UserError(f"{self.path} is not a run directory (no {CONFIG})")
         return read_toml(path, "run configuration")
 
+    @classmethod
+    def holding(cls, path: str | Path) -> RunDir:
+        """The run directory ``path`` is, or holds ``path`` (a checkpoint file inside one)."""
+        path = Path(path)
+        return cls(path if path.is_dir() else path.parent)
+
+    def is_text_run(self) -> bool:
+        """Is this a run directory (it has ``config.toml``) of a text run (``task = "text"``)?"""
+        return (self.path / CONFIG).is_file() and self.read_config().get("task") == "text"
+
     def read_info(self) -> dict[str, Any]:
         """``run.json`` as a dict (empty when missing or damaged)."""
         try:

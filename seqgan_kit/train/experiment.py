@@ -17,8 +17,8 @@ Random streams, each derived from the run's seed so that one part never shifts a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,9 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data.tokenization import BOS, EOS, PAD, SPECIALS
+from ..device import check_fits
 from ..distributed import Ranks, Wrapped
 from ..errors import UserError
 from ..models import registry as models
+from ..models.lstm_generator import LSTMGenerator
 from ..runs.checkpoint import (
     load_checkpoint,
     load_module,
@@ -43,9 +46,9 @@ from ..runs.rundir import RunDir
 from ..runs.tracking import Tracker, sample_lines, say
 from ..tasks.synthetic import SyntheticTask
 from .divergence import diverged
-from .init import reuse_vocabulary
 from .recipe import ExperimentConfig
 from .registry import PhaseFn
+from .warm_start import reuse_vocabulary
 
 
 def derived_seed(seed: int, purpose: str) -> int:
@@ -54,47 +57,76 @@ def derived_seed(seed: int, purpose: str) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-GB = 1e9
+def text_vocab_floor(cfg: ExperimentConfig) -> int:
+    """The least vocabulary a text run's config allows, known before its corpus is read: the sentencepiece size,
+    ``max_vocab`` plus the four special tokens, or the special tokens and one word."""
+    data = cfg.data
+    if data.tokenizer == "sentencepiece":
+        return data.spm_vocab_size
+    return len(SPECIALS) + (data.max_vocab or 1)
 
 
-def lstm_parameter_bytes(vocab_size: int, emb_dim: int, hidden_dim: int) -> int:
-    """float32 bytes of an LSTM generator's parameters: embedding, LSTM cell, output layer (biases included)."""
-    embedding = vocab_size * emb_dim
-    lstm = 4 * hidden_dim * (emb_dim + hidden_dim) + 8 * hidden_dim
-    output = hidden_dim * vocab_size + vocab_size
-    return 4 * (embedding + lstm + output)
+def global_batch_sizes(cfg: ExperimentConfig) -> dict[str, int]:
+    """Every training batch size of the config (dotted key -> size): the ``*batch_size`` integers of every
+    table but ``[eval]`` (evaluation batches only chunk rank 0's sampling)."""
+    out = {}
+    for table in dataclasses.fields(cfg):
+        value = getattr(cfg, table.name)
+        if table.name in ("eval", "_spec") or not dataclasses.is_dataclass(value):
+            continue
+        name = cfg.spec.table if table.name == "algo" else table.name
+        for f in dataclasses.fields(value):
+            size = getattr(value, f.name)
+            if f.name.endswith("batch_size") and isinstance(size, int) and not isinstance(size, bool):
+                out[f"{name}.{f.name}"] = size
+    return out
 
 
-def memory_limit() -> int | None:
-    """This machine's physical memory in bytes (None where the OS does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
+def memory_needs(cfg: ExperimentConfig, batch: int, vocab: int | None = None) -> dict[str, int]:
+    """Bytes the run's models need to train on batches of ``batch`` rows (name -> bytes), each estimated by its
+    own kind (:func:`seqgan_kit.models.registry.memory_estimate`, on the meta device: nothing is allocated).
+
+    Synthetic runs know their vocabulary (``oracle.vocab_size``); a text run's is known only once its corpus is
+    read, so the estimate takes the least its config allows (:func:`text_vocab_floor`) unless ``vocab`` gives it.
+    """
+    synthetic = cfg.task == "synthetic"
+    if vocab is None:
+        vocab = cfg.oracle.vocab_size if synthetic else text_vocab_floor(cfg)
+    tokens = {"start_token": cfg.oracle.start_token} if synthetic else {"start_token": BOS, "eos_token": EOS,
+                                                                        "pad_token": PAD}
+    parts: dict[str, int] = {}
+    builds = {}
+    if "generator" in cfg.spec.requires:
+        builds["generator"] = lambda: models.build("generator", cfg.generator, vocab_size=vocab,
+                                                   max_len=cfg.seq_len, **tokens)
+    if "discriminator" in cfg.spec.requires:
+        builds["discriminator"] = lambda: models.build("discriminator", cfg.discriminator, vocab_size=vocab,
+                                                       seq_len=cfg.seq_len, pad_token=None if synthetic else PAD)
+    for name, build in builds.items():
+        try:
+            module = models.meta_build(build)
+        except (TypeError, ValueError):
+            continue  # the real build reports it
+        if module is not None:
+            parts.update({f"{name} {part}": size for part, size in models.memory_estimate(module, batch).items()})
+    if synthetic:
+        oracle = models.meta_build(lambda: LSTMGenerator(cfg.oracle.vocab_size, cfg.oracle.emb_dim,
+                                                         cfg.oracle.hidden_dim, cfg.oracle.seq_len))
+        if oracle is not None:
+            parts["oracle parameters"] = models.parameter_bytes(oracle)
+    return parts
 
 
-def check_parameter_memory(parts: dict[str, int], hint: str) -> None:
-    """UserError when the parameters ``parts`` (name -> bytes) cannot fit in this machine's memory."""
-    limit = memory_limit()
-    total = sum(parts.values())
-    if limit is None or total <= limit:
-        return
-    shown = ", ".join(f"{name} {size / GB:.1f} GB" for name, size in parts.items())
-    raise UserError(f"the model parameters alone need {total / GB:.1f} GB ({shown}), more than this machine's "
-                    f"{limit / GB:.1f} GB of memory: {hint}")
-
-
-def check_memory(cfg: ExperimentConfig) -> None:
-    """Refuse, before any model is built, sizes whose parameters cannot fit in memory (synthetic task: the
-    generator and the oracle; a text run's vocabulary is only known later and is bounded by its corpus)."""
-    if cfg.task != "synthetic":
-        return
-    parts = {}
-    emb, hidden = getattr(cfg.generator, "emb_dim", None), getattr(cfg.generator, "hidden_dim", None)
-    if isinstance(emb, int) and isinstance(hidden, int):
-        parts["generator"] = lstm_parameter_bytes(cfg.oracle.vocab_size, emb, hidden)
-    parts["oracle"] = lstm_parameter_bytes(cfg.oracle.vocab_size, cfg.oracle.emb_dim, cfg.oracle.hidden_dim)
-    check_parameter_memory(parts, "lower oracle.vocab_size or the emb_dim/hidden_dim of [generator] and [oracle]")
+def check_memory(cfg: ExperimentConfig, vocab: int | None = None) -> None:
+    """Refuse a run whose models cannot train in this machine's memory on its largest training batch (see
+    :func:`memory_needs`): before any data is read (a text run's least vocabulary), and again once a text run's
+    vocabulary is known (``vocab``), before any model is built."""
+    batch = max(global_batch_sizes(cfg).values(), default=1)
+    vocab_key = ("oracle.vocab_size" if cfg.task == "synthetic" else
+                 "data.spm_vocab_size" if cfg.data.tokenizer == "sentencepiece" else "data.max_vocab")
+    check_fits(memory_needs(cfg, batch, vocab), "the run",
+               f"lower the model sizes, the vocabulary ({vocab_key}), the sequence length ({cfg.seq_len_source}) "
+               f"or the batch sizes")
 
 
 def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
@@ -142,6 +174,8 @@ class Experiment:
         self._clock = time.perf_counter()
         self.tracker = Tracker(run.path, cfg.runtime.report_to if self.ranks.is_main else ())
         """``runtime.report_to`` (TensorBoard): fed by :meth:`log`, closed by the runner."""
+        if cfg.task == "text" and build_generator:
+            check_memory(cfg, vocab=self.task.vocab_size)
         if build_generator:
             self.generator = self.build_model("generator", "generator", cfg.generator,
                                               vocab_size=self.task.vocab_size, max_len=self.task.seq_len,

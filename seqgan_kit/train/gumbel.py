@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-from tqdm import tqdm
 
 from ..config import ConfigError, non_negative, one_of, positive
-from ..errors import UserError
 from ..models.gumbel import RELGAN_HORIZON, SCHEDULES, inverse_temperature
 from .divergence import backward_step, finite_loss
 from .gan_losses import LOSSES, gan_losses
 from .registry import PhaseFn, register_algorithm
+from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -90,16 +89,15 @@ def frozen(module: torch.nn.Module):
 
 
 @register_algorithm("gumbel", config=GumbelConfig)
-class GumbelTrainer:
+class GumbelTrainer(Trainer):
     """The discriminator, both Adam optimizers and the ``adversarial`` phase of a Gumbel-softmax GAN."""
 
+    requires = {"generator": {"language_model", "gumbel"}, "discriminator": {"gan_logits"}}
+
     def __init__(self, exp: Experiment) -> None:
-        self.exp = exp
+        super().__init__(exp)
         self.cfg: GumbelConfig = exp.cfg.algo
         self.disc = exp.build_discriminator()
-        if not hasattr(self.disc, "gan_logits"):
-            raise UserError(f"discriminator.kind {exp.cfg.discriminator.kind!r} gives no GAN logit: algorithm "
-                            f"'gumbel' needs 'cnn' or 'relgan'")
         self.g_optimizer = exp.adam("generator_adv", exp.generator.parameters(), self.cfg.g_lr)
         self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), self.cfg.d_lr)
         self.g_model = exp.wrap(exp.generator)
@@ -164,25 +162,20 @@ class GumbelTrainer:
         return value
 
     # ------------------------------------------------------------------ the phase
+    def step(self, step: int) -> dict[str, float]:
+        """Adversarial step ``step`` (1-based): ``g_steps`` generator then ``d_steps`` discriminator updates;
+        returns the latest losses and the inverse temperature."""
+        s = self.cfg
+        losses = self.exp.state.setdefault("gumbel_losses", {})  # the latest g_loss / d_loss
+        beta = self.beta(step - 1)
+        for _ in range(s.g_steps):
+            losses["g_loss"] = self.generator_step(beta, step)
+        for _ in range(s.d_steps):
+            losses["d_loss"] = self.discriminator_step(beta, step)
+        return {**losses, "beta": beta}
+
     def adversarial(self, start_step: int) -> None:
         s, exp = self.cfg, self.exp
-        if start_step == 0:
-            exp.log(ADVERSARIAL, "step", 0, s.steps, {"beta": self.beta(0), **exp.evaluate(ADVERSARIAL, 0)})
-        losses = exp.state.setdefault("gumbel_losses", {})  # the latest g_loss / d_loss
-        bar = tqdm(range(start_step + 1, s.steps + 1), desc="adversarial", unit="step", disable=None)
-        for step in bar:
-            beta = self.beta(step - 1)
-            for _ in range(s.g_steps):
-                losses["g_loss"] = self.generator_step(beta, step)
-            for _ in range(s.d_steps):
-                losses["d_loss"] = self.discriminator_step(beta, step)
-            bar.set_postfix(beta=f"{beta:.2f}", **{k: f"{v:.3f}" for k, v in losses.items()})
-            last = step == s.steps
-            if step % s.eval_every == 0 or last:
-                exp.log(ADVERSARIAL, "step", step, s.steps,
-                        {**losses, "beta": beta, **exp.evaluate(ADVERSARIAL, step)})
-            if step % s.checkpoint_every == 0 or last:
-                exp.save(ADVERSARIAL, step)
-        if start_step == 0 and s.steps == 0:
-            exp.save(ADVERSARIAL, 0)
+        run_units(exp, ADVERSARIAL, start_step, s.steps, self.step, eval_every=s.eval_every,
+                  checkpoint_every=s.checkpoint_every, first={"beta": self.beta(0)})
         exp.save_weights("generator.safetensors", ["generator"])

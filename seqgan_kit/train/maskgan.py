@@ -15,7 +15,7 @@ Stages (each checkpoints and resumes exactly):
    the critic's the squared error of its value against ``R_t`` on masked positions (only its linear head trains
    unless ``critic_trains_discriminator``). Separate Adam optimisers, global-norm clip ``grad_clip`` (10).
 
-Masks (:mod:`seqgan_kit.rl.masks`): a fresh ``present`` mask per step from the run's ``maskgan_masks`` stream;
+Masks (:mod:`seqgan_kit.models.masks`): a fresh ``present`` mask per step from the run's ``maskgan_masks`` stream;
 real batches from ``maskgan_batches``; samples from the global torch stream (all checkpointed).
 
 The model evaluated and sampled (``exp.generator``, ``seqgan-kit sample``) is the ``maskgan`` generator kind,
@@ -39,11 +39,8 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from ..config import ConfigError, in_range, non_negative, one_of, positive
-from ..errors import UserError
-from ..models.lstm_generator import LSTMGenerator
 from ..models.maskgan import (
     DISCRIMINATOR_ROLE,
     MaskGANDiscriminator,
@@ -51,9 +48,10 @@ from ..models.maskgan import (
     MaskGANGenerator,
     MaskGANGeneratorConfig,
 )
-from ..rl.masks import STRATEGIES, make_present, masked_span_length
+from ..models.masks import STRATEGIES, make_present, masked_span_length
 from .divergence import backward_step, clip_gradients, finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
+from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -138,16 +136,17 @@ def masked_mean(values: torch.Tensor, masked: torch.Tensor, count: float | None 
 
 
 @register_algorithm("maskgan", config=MaskGANConfig)
-class MaskGANTrainer:
-    """The in-filler, the discriminator with its critic, four Adam optimisers and the two MaskGAN phases."""
+class MaskGANTrainer(Trainer):
+    """The in-filler, the discriminator with its critic, four Adam optimisers and the two MaskGAN phases.
+
+    It builds its discriminator itself (from the LM's sizes): a recipe's ``[discriminator]`` table is refused."""
+
+    requires = {"generator": {"language_model", "lstm_weights"}}
 
     def __init__(self, exp: Experiment) -> None:
-        self.exp = exp
+        super().__init__(exp)
         self.cfg: MaskGANConfig = exp.cfg.algo
         lm = exp.generator
-        if not isinstance(lm, LSTMGenerator):
-            raise UserError(f"algorithm 'maskgan' pretrains an LSTM language model: generator.kind must be 'lstm', "
-                            f"got {exp.cfg.generator.kind!r}")
         std = exp.cfg.generator.init_std
         sizes = dict(vocab_size=exp.task.vocab_size, max_len=exp.task.seq_len, **exp.task.special_tokens())
         gcfg = MaskGANGeneratorConfig(emb_dim=lm.emb_dim, hidden_dim=lm.hidden_dim, init_std=std,
@@ -172,9 +171,6 @@ class MaskGANTrainer:
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
-        if getattr(cfg.generator, "kind", None) != "lstm":
-            raise ConfigError("generator.kind", f"algorithm 'maskgan' pretrains an LSTM language model: needs "
-                                                f"'lstm', got {cfg.generator.kind!r}")
         s = cfg.algo
         if s.tie_softmax and cfg.generator.emb_dim != cfg.generator.hidden_dim:
             raise ConfigError("maskgan.tie_softmax", f"needs generator.emb_dim == generator.hidden_dim (got "
@@ -230,19 +226,8 @@ class MaskGANTrainer:
         s, exp = self.cfg, self.exp
         if start == 0:
             self.start_infilling()
-            exp.log(MASK_MLE, "step", 0, s.mask_mle_steps, exp.evaluate(MASK_MLE, 0))
-        bar = tqdm(range(start + 1, s.mask_mle_steps + 1), desc="mask_mle", unit="step", disable=None)
-        for step in bar:
-            loss = self.mask_mle_step(step)
-            bar.set_postfix(loss=f"{loss:.3f}")
-            last = step == s.mask_mle_steps
-            if step % s.eval_every == 0 or last:
-                exp.log(MASK_MLE, "step", step, s.mask_mle_steps,
-                        {"mask_mle_loss": loss, **exp.evaluate(MASK_MLE, step)})
-            if step % s.checkpoint_every == 0 or last:
-                exp.save(MASK_MLE, step)
-        if start == 0 and s.mask_mle_steps == 0:
-            exp.save(MASK_MLE, 0)
+        run_units(exp, MASK_MLE, start, s.mask_mle_steps, lambda step: {"mask_mle_loss": self.mask_mle_step(step)},
+                  eval_every=s.eval_every, checkpoint_every=s.checkpoint_every, first={})
         exp.save_weights(MASK_MLE_FILE, ["generator"])
 
     # ------------------------------------------------------------------ stage 3: actor-critic
@@ -329,25 +314,21 @@ class MaskGANTrainer:
                                                  else s.baseline_decay * old + (1 - s.baseline_decay) * mean_return)
         return value, reward_sum / max(count, 1)
 
+    def actor_critic_step(self, step: int) -> dict[str, float]:
+        """``dis_train_iterations`` discriminator (+ critic) updates, then one generator update; the latest
+        losses and the mean reward."""
+        s = self.cfg
+        losses = self.exp.state.setdefault("maskgan_losses", {})
+        for _ in range(s.dis_train_iterations):
+            losses["d_loss"], c_loss = self.discriminator_step(step)
+            if s.baseline == "critic":
+                losses["critic_loss"] = c_loss
+        losses["g_loss"], losses["mean_reward"] = self.generator_step(step)
+        return dict(losses)
+
     def actor_critic(self, start: int) -> None:
         s, exp = self.cfg, self.exp
-        if start == 0:
-            exp.log(ACTOR_CRITIC, "step", 0, s.steps, exp.evaluate(ACTOR_CRITIC, 0))
-        losses = exp.state.setdefault("maskgan_losses", {})
-        bar = tqdm(range(start + 1, s.steps + 1), desc="actor_critic", unit="step", disable=None)
-        for step in bar:
-            for _ in range(s.dis_train_iterations):
-                losses["d_loss"], c_loss = self.discriminator_step(step)
-                if s.baseline == "critic":
-                    losses["critic_loss"] = c_loss
-            losses["g_loss"], losses["mean_reward"] = self.generator_step(step)
-            bar.set_postfix(**{k: f"{v:.3f}" for k, v in losses.items()})
-            last = step == s.steps
-            if step % s.eval_every == 0 or last:
-                exp.log(ACTOR_CRITIC, "step", step, s.steps, {**losses, **exp.evaluate(ACTOR_CRITIC, step)})
-            if step % s.checkpoint_every == 0 or last:
-                exp.save(ACTOR_CRITIC, step)
-        if start == 0 and s.steps == 0:
-            exp.save(ACTOR_CRITIC, 0)
+        run_units(exp, ACTOR_CRITIC, start, s.steps, self.actor_critic_step, eval_every=s.eval_every,
+                  checkpoint_every=s.checkpoint_every, first={})
         exp.save_weights("generator.safetensors", ["generator"])
         exp.save_weights("discriminator.safetensors", ["discriminator"])

@@ -25,6 +25,7 @@ from ..models.generator import SequenceGenerator
 from ..runs.checkpoint import load_checkpoint, load_module
 from .divergence import backward_step, finite_loss
 from .registry import PhaseFn, register_algorithm
+from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -131,7 +132,8 @@ class MLEPretraining:
     def phase(self) -> tuple[str, PhaseFn]:
         return PHASE, self.run
 
-    def _evaluate(self, epoch: int, extra: dict[str, float]) -> None:
+    def _report(self, epoch: int, extra: dict[str, float]) -> None:
+        """The record of an evaluation epoch; keeps the generator of the lowest NLL_test so far."""
         exp = self.exp
         metrics = exp.evaluate(PHASE, epoch)
         exp.log(PHASE, "epoch", epoch, self.cfg.epochs, {**extra, **metrics})
@@ -140,27 +142,24 @@ class MLEPretraining:
             exp.state.update(mle_best_nll_test=metrics["nll_test"], mle_best_epoch=epoch)
             exp.save_weights(BEST_FILE, ["generator"])
 
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """One MLE epoch over the training data; its mean batch loss."""
+        exp, cfg = self.exp, self.cfg
+        loss = train_epoch(exp.generator, self.optimizer, exp.task.train, cfg.batch_size, cfg.grad_clip,
+                           rng=exp.rng("data"), desc=f"mle epoch {epoch}", epoch=epoch, ranks=exp.ranks,
+                           model=self._model)
+        return {"train_loss": loss}
+
     def run(self, start_epoch: int) -> None:
         """Run MLE epochs ``start_epoch + 1 .. mle.epochs``, evaluating and checkpointing on schedule."""
         exp, cfg = self.exp, self.cfg
         if exp.cfg.init.generator:
             print(f"[{PHASE}] skipped: the generator comes from init.generator = {exp.cfg.init.generator}", flush=True)
             return
-        if start_epoch == 0:
-            self._evaluate(0, {})
         if self._model is None or self._model.module is not exp.generator:
             self._model = exp.wrap(exp.generator)
-        for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            loss = train_epoch(exp.generator, self.optimizer, exp.task.train, cfg.batch_size, cfg.grad_clip,
-                               rng=exp.rng("data"), desc=f"mle epoch {epoch}", epoch=epoch, ranks=exp.ranks,
-                               model=self._model)
-            last = epoch == cfg.epochs
-            if epoch % cfg.eval_every == 0 or last:
-                self._evaluate(epoch, {"train_loss": loss})
-            if epoch % cfg.checkpoint_every == 0 or last:
-                exp.save(PHASE, epoch)
-        if start_epoch == 0 and cfg.epochs == 0:
-            exp.save(PHASE, 0)
+        run_units(exp, PHASE, start_epoch, cfg.epochs, self.epoch, eval_every=cfg.eval_every,
+                  checkpoint_every=cfg.checkpoint_every, unit="epoch", first={}, report=self._report)
         exp.save_weights(LAST_FILE, ["generator"])
         if cfg.start_from == "best" and "mle_best_epoch" in exp.state:
             path = exp.run_dir.path / BEST_FILE
@@ -171,11 +170,8 @@ class MLEPretraining:
 
 
 @register_algorithm("mle")
-class MLETrainer:
+class MLETrainer(Trainer):
     """``algorithm = "mle"``: the shared pretraining stage alone."""
-
-    def __init__(self, exp: Experiment) -> None:
-        self.exp = exp
 
     def phases(self) -> list[tuple[str, PhaseFn]]:
         return []

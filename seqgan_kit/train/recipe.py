@@ -8,12 +8,14 @@ Tables and who owns them::
     [data]                                  data/data_config.py  (task = "text"; a corpus card fills it)
     [generator] kind = "lstm", ...          the registered generator kind's config (models/)
     [discriminator] kind = "cnn", ...       the registered discriminator kind's config (models/)
+                                            (only the roles the algorithm's ``requires`` names; see train/trainer.py)
     [mle]                                   train/mle.py (the shared pretraining stage)
-    [init]                                  train/init.py (start from other runs' weights)
+    [init]                                  train/warm_start.py (start from other runs' weights)
     [eval]                                  tasks/evaluation.py
     [<algorithm table>]                     the registered algorithm's own config (e.g. [seqgan])
 
-Every value is checked before any work starts; an error names the dotted key.
+Every value is checked before any work starts; an error names the dotted key. The algorithm is resolved once
+(:attr:`ExperimentConfig.spec`) and the model kinds are checked against what it requires.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ from ..models.registry import DEFAULT_KIND, get_kind
 from ..packaged import find_recipe
 from ..tasks.evaluation import EvalConfig
 from ..tasks.synthetic import OracleConfig
-from .init import InitConfig
 from .mle import MLEConfig
-from .registry import algorithms, get_algorithm
+from .registry import AlgorithmSpec, algorithms, get_algorithm
+from .trainer import check_requirements
+from .warm_start import InitConfig
 
 TASKS = ("synthetic", "text")
 PRECISIONS = ("fp32", "bf16")
@@ -104,6 +107,14 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     algo: Any = None
     """The algorithm's own table (e.g. ``[seqgan]``), or None for an algorithm without one."""
+    _spec: AlgorithmSpec | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def spec(self) -> AlgorithmSpec:
+        """The registered algorithm ``algorithm`` names (resolved once)."""
+        if self._spec is None or self._spec.name != self.algorithm:
+            self._spec = get_algorithm(self.algorithm)
+        return self._spec
 
     @property
     def seq_len(self) -> int:
@@ -117,10 +128,10 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``config.toml``; the algorithm's table appears under its own name."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "algo"}
-        out = {k: to_dict(v) if dataclasses.is_dataclass(v) else v for k, v in out.items()}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("algo", "_spec")}
+        out = {k: to_dict(v) if dataclasses.is_dataclass(v) else v for k, v in out.items() if v is not None}
         if self.algo is not None:
-            out[get_algorithm(self.algorithm).table] = to_dict(self.algo)
+            out[self.spec.table] = to_dict(self.algo)
         return out
 
 
@@ -128,6 +139,15 @@ _SCALARS = ("name", "task", "algorithm", "seed", "device")
 _FIXED_TABLES = {"runtime": RuntimeConfig, "oracle": OracleConfig, "data": DataConfig, "mle": MLEConfig,
                  "init": InitConfig, "eval": EvalConfig}
 _MODEL_TABLES = ("generator", "discriminator")
+MOVED = {
+    "discriminator.lr": "the discriminator's learning rate is a training setting of the algorithm now: "
+                        "seqgan.d_lr (gumbel.d_lr)",
+    "discriminator.batch_size": "the discriminator's batch size is a training setting of the algorithm now: "
+                                "seqgan.d_batch_size (gumbel.batch_size serves both networks)",
+}
+"""Keys that moved to another table: dotted key -> where it went (a recipe that sets one is refused)."""
+RENAMED = {"seqgan.rollout_num": "seqgan.num_rollouts"}
+"""Keys with a new name: old dotted key -> new (a recipe that sets the old one is refused, naming the new)."""
 
 
 def _model_config(role: str, table: Any) -> Any:
@@ -135,6 +155,9 @@ def _model_config(role: str, table: Any) -> Any:
     table = {} if table is None else table
     if not isinstance(table, dict):
         raise ConfigError(role, f"expected a table [{role}], got {table!r}")
+    for key in table:
+        if f"{role}.{key}" in MOVED:
+            raise ConfigError(f"{role}.{key}", f"moved: {MOVED[f'{role}.{key}']}")
     try:
         kind_cls = get_kind(role, coerce(f"{role}.kind", table.get("kind", DEFAULT_KIND[role]), str)).config
     except ValueError as exc:
@@ -166,7 +189,7 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None, base:
     if cfg.task not in TASKS:
         raise ConfigError("task", f"expected one of {', '.join(map(repr, TASKS))}, got {cfg.task!r}")
     check_name(cfg.name)
-    spec = get_algorithm(cfg.algorithm)
+    spec = cfg.spec
     for key, value in data.items():
         if key in _SCALARS:
             continue
@@ -180,6 +203,9 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None, base:
         elif key in _MODEL_TABLES:
             setattr(cfg, key, _model_config(key, value))
         elif spec.config is not None and key == spec.table:
+            for old in value if isinstance(value, dict) else ():
+                if f"{key}.{old}" in RENAMED:
+                    raise ConfigError(f"{key}.{old}", f"renamed: set {RENAMED[f'{key}.{old}']} instead")
             cfg.algo = from_dict(spec.config, value, f"{key}.")
         else:
             tables = sorted([*_SCALARS, *_FIXED_TABLES, *_MODEL_TABLES, *([spec.table] if spec.config else [])])
@@ -187,8 +213,9 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None, base:
             hint = f"the table of algorithm {owner!r}, this recipe runs {cfg.algorithm!r}; " if owner else ""
             raise ConfigError(key, f"({hint}known keys: {', '.join(tables)})", unknown=True)
     for role in _MODEL_TABLES:
-        if getattr(cfg, role) is None:
+        if role in spec.requires and getattr(cfg, role) is None:
             setattr(cfg, role, _model_config(role, None))
+    check_requirements(spec, cfg, {role for role in _MODEL_TABLES if role in data})
     if spec.config is not None and cfg.algo is None:
         cfg.algo = spec.config()
     if cfg.task == "text" and not cfg.data.train and not cfg.data.hf_dataset:
@@ -210,5 +237,37 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Experim
 
 
 def config_from_run(data: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
-    """The config of a run directory's ``config.toml`` (already resolved: no card merge) plus overrides."""
-    return build_config(data, overrides, merge_card=False)
+    """The config of a run directory's ``config.toml`` (already resolved: no card merge) plus overrides.
+
+    A run directory written before the model tables followed the algorithm's ``requires`` holds every model
+    table and the discriminator's training settings in ``[discriminator]``: the tables its algorithm does not
+    build are dropped and the moved keys go where they belong now, so that such a run still resumes.
+    """
+    return build_config(_upgraded(data), overrides, merge_card=False)
+
+
+def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a run directory's config) in the current layout (see :func:`config_from_run`)."""
+    if not isinstance(data.get("algorithm", "mle"), str):
+        return data
+    spec = get_algorithm(data.get("algorithm", "mle"))
+    data = {k: v for k, v in data.items() if k not in _MODEL_TABLES or k in spec.requires}
+    for old, new in RENAMED.items():
+        table, key = old.split(".")
+        if isinstance(data.get(table), dict) and key in data[table]:
+            values = dict(data[table])
+            values.setdefault(new.split(".")[1], values.pop(key))
+            data[table] = values
+    disc = data.get("discriminator")
+    if isinstance(disc, dict) and ("lr" in disc or "batch_size" in disc):
+        disc = dict(disc)
+        lr, batch = disc.pop("lr", None), disc.pop("batch_size", None)
+        data["discriminator"] = disc
+        if spec.name == "seqgan":
+            table = dict(data.get("seqgan", {}))
+            if lr is not None:
+                table.setdefault("d_lr", lr)
+            if batch is not None:
+                table.setdefault("d_batch_size", batch)
+            data["seqgan"] = table
+    return data

@@ -3,11 +3,15 @@
 A training module registers its trainer class with the config dataclass of its own recipe table::
 
     @register_algorithm("seqgan", config=SeqGANConfig)
-    class SeqGANTrainer:
+    class SeqGANTrainer(Trainer):                           # seqgan_kit.train.trainer
+        requires = {"generator": {...}, "discriminator": {...}}  # capabilities per model role
         def __init__(self, exp: Experiment) -> None: ...   # build models and optimizers on ``exp``
         def phases(self) -> list[tuple[str, PhaseFn]]: ...  # what runs after the shared MLE pretraining
         @staticmethod
         def check(cfg: ExperimentConfig) -> None: ...       # optional: checks across tables
+
+A trainer class that declares no ``requires`` needs nothing of its generator (when it builds one) and builds no
+discriminator.
 
 The runner and the config loader name no algorithm: they ask this registry. ``pretrain=False`` skips the
 shared MLE stage and ``uses_generator=False`` builds no generator (an algorithm that trains an encoder). The
@@ -42,6 +46,18 @@ class AlgorithmSpec:
     uses_generator: bool
     distributed: bool = True
     """Whether several torchrun ranks can train it (False: it refuses WORLD_SIZE > 1 up front)."""
+
+    @property
+    def requires(self) -> dict[str, frozenset[str]]:
+        """Model role -> the capabilities the algorithm needs of its kind (the trainer's ``requires``); only
+        the roles listed are built. The shared MLE stage needs a language model of the generator."""
+        declared = getattr(self.trainer, "requires", None)
+        out = {role: frozenset(needs) for role, needs in (declared or {}).items()}
+        if self.uses_generator:
+            out.setdefault("generator", frozenset())
+        if self.pretrain:
+            out["generator"] = out["generator"] | {"language_model"}
+        return out
 
 
 _ALGORITHMS: dict[str, AlgorithmSpec] = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import platform
 import sys
@@ -16,42 +15,26 @@ from ..device import resolve_device
 from ..distributed import Ranks, world_size_from_env
 from ..errors import UserError
 from ..runs.rundir import RunDir
-from .experiment import Experiment, check_memory
-from .init import apply_init
+from .experiment import Experiment, check_memory, global_batch_sizes
 from .mle import MLEPretraining
 from .recipe import ExperimentConfig, config_from_run, load_recipe
-from .registry import PhaseFn, get_algorithm
+from .registry import PhaseFn
+from .warm_start import apply_init
 
 
 def build_phases(exp: Experiment) -> list[tuple[str, PhaseFn]]:
     """The shared MLE stage (unless the algorithm skips it) and the algorithm's own phases, with every model
     and optimizer registered on ``exp``."""
-    spec = get_algorithm(exp.cfg.algorithm)
+    spec = exp.cfg.spec
     phases = [MLEPretraining(exp).phase()] if spec.pretrain else []
     return phases + spec.trainer(exp).phases()
-
-
-def global_batch_sizes(cfg: ExperimentConfig) -> dict[str, int]:
-    """Every training batch size of the config (dotted key -> size): the ``*batch_size`` integers of every
-    table but ``[eval]`` (evaluation batches only chunk rank 0's sampling)."""
-    out = {}
-    for table in dataclasses.fields(cfg):
-        value = getattr(cfg, table.name)
-        if table.name == "eval" or not dataclasses.is_dataclass(value):
-            continue
-        name = get_algorithm(cfg.algorithm).table if table.name == "algo" else table.name
-        for f in dataclasses.fields(value):
-            size = getattr(value, f.name)
-            if f.name.endswith("batch_size") and isinstance(size, int) and not isinstance(size, bool):
-                out[f"{name}.{f.name}"] = size
-    return out
 
 
 def check_world(cfg: ExperimentConfig, world: int) -> None:
     """UserError, before any work, when the run cannot be split over ``world`` ranks."""
     if world == 1:
         return
-    spec = get_algorithm(cfg.algorithm)
+    spec = cfg.spec
     if not spec.distributed:
         raise UserError(f"algorithm {cfg.algorithm!r} runs in one process: launch it without torchrun / --nproc")
     for key, size in global_batch_sizes(cfg).items():
@@ -216,7 +199,7 @@ def _run(cfg: ExperimentConfig, run: RunDir, device: torch.device, overrides: li
         if not resume:
             _write_run_files(cfg, run, device, overrides, resume, argv, ranks.world)
         ranks.broadcast(None)  # the others may start: the run directory exists (and holds its config)
-    exp = Experiment(cfg, run, device, build_generator=get_algorithm(cfg.algorithm).uses_generator, ranks=ranks)
+    exp = Experiment(cfg, run, device, build_generator=cfg.spec.uses_generator, ranks=ranks)
     phases = build_phases(exp)
     has_checkpoint = ranks.broadcast(run.checkpoint.exists())
     if not (resume and has_checkpoint):

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-from tqdm import tqdm
 
 from ..config import in_range, non_negative, positive
 from ..distributed import Ranks, Wrapped
-from ..models.discriminator import CNNDiscriminator, CNNDiscriminatorConfig
+from ..models.discriminator import CNNDiscriminator
 from ..rl.policy_gradient import policy_gradient_loss
 from ..rl.rollout import RolloutPolicy, rollout_rewards
 from .divergence import backward_step, finite_loss
 from .registry import PhaseFn, register_algorithm
+from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -46,9 +46,14 @@ class SeqGANConfig:
     g_steps: int = 1
     d_steps: int = 5
     d_epochs: int = 3
-    rollout_num: int = 16
+    num_rollouts: int = 16
+    """Monte Carlo rollouts per generated prefix (Q is their mean reward)."""
     g_lr: float = 0.01
     g_batch_size: int = 64
+    d_lr: float = 1e-4
+    """The discriminator's Adam learning rate (the reference's)."""
+    d_batch_size: int = 64
+    """Rows per discriminator batch."""
     grad_clip: float = 5.0
     baseline: bool = False
     """Subtract the batch mean reward (off in the paper)."""
@@ -63,7 +68,7 @@ class SeqGANConfig:
     checkpoint_every: int = 5
 
     def validate(self) -> None:
-        positive(self, "g_steps", "rollout_num", "g_lr", "g_batch_size", "rollout_max_batch",
+        positive(self, "g_steps", "num_rollouts", "g_lr", "g_batch_size", "d_lr", "d_batch_size", "rollout_max_batch",
                  "n_negative", "eval_every", "checkpoint_every")
         non_negative(self, "iterations", "d_pretrain_rounds", "d_pretrain_epochs", "d_steps", "d_epochs", "grad_clip")
         in_range(self, "rollout_ema", 0, 1, high_open=True)
@@ -117,15 +122,17 @@ def train_discriminator(
 
 
 @register_algorithm("seqgan", config=SeqGANConfig)
-class SeqGANTrainer:
+class SeqGANTrainer(Trainer):
     """The discriminator, the rollout policy and the two SeqGAN phases of one run."""
 
+    requires = {"generator": {"language_model", "prefix_states"}, "discriminator": {"prob_real"}}
+
     def __init__(self, exp: Experiment) -> None:
-        self.exp = exp
+        super().__init__(exp)
         self.cfg: SeqGANConfig = exp.cfg.algo
         gen = exp.generator
         self.disc = exp.build_discriminator()
-        self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), exp.cfg.discriminator.lr)
+        self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), self.cfg.d_lr)
         self.g_optimizer = exp.adam("generator_adv", gen.parameters(), self.cfg.g_lr)
         self.d_model = exp.wrap(self.disc)
         self.g_model = exp.wrap(gen)
@@ -136,8 +143,9 @@ class SeqGANTrainer:
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
         """The discriminator's filters must fit the sequences."""
-        if isinstance(cfg.discriminator, CNNDiscriminatorConfig):
-            cfg.discriminator.check_length(cfg.seq_len, cfg.seq_len_source)
+        check_length = getattr(cfg.discriminator, "check_length", None)
+        if check_length is not None:
+            check_length(cfg.seq_len, cfg.seq_len_source)
 
     def phases(self) -> list[tuple[str, PhaseFn]]:
         return [(PRETRAIN_D, self.pretrain_discriminator), (ADVERSARIAL, self.adversarial)]
@@ -151,20 +159,18 @@ class SeqGANTrainer:
         if s.n_negative < len(positives):  # balanced classes: as many fresh random positives as negatives
             positives = positives[torch.randperm(len(positives))[: s.n_negative].to(positives.device)]
         return train_discriminator(self.disc, self.d_optimizer, positives, negatives, epochs,
-                                   exp.cfg.discriminator.batch_size, where=where, ranks=exp.ranks, model=self.d_model)
+                                   s.d_batch_size, where=where, ranks=exp.ranks, model=self.d_model)
+
+    def pretrain_round(self, r: int) -> dict[str, float]:
+        """One discriminator pretraining round on fresh negatives."""
+        d_loss, d_acc = self._d_round(self.cfg.d_pretrain_epochs, where=f"discriminator pretraining round {r}")
+        return {"d_loss": d_loss, "d_accuracy": d_acc}
 
     def pretrain_discriminator(self, start_round: int) -> None:
         s, exp = self.cfg, self.exp
         rounds = 0 if exp.cfg.init.discriminator else s.d_pretrain_rounds
-        bar = tqdm(range(start_round + 1, rounds + 1), desc="pretrain D", unit="round", disable=None)
-        for r in bar:
-            d_loss, d_acc = self._d_round(s.d_pretrain_epochs, where=f"discriminator pretraining round {r}")
-            bar.set_postfix(loss=f"{d_loss:.3f}", acc=f"{d_acc:.3f}")
-            last = r == rounds
-            if r % s.eval_every == 0 or last:
-                exp.log(PRETRAIN_D, "step", r, rounds, {"d_loss": d_loss, "d_accuracy": d_acc})
-            if r % s.checkpoint_every == 0 or last:
-                exp.save(PRETRAIN_D, r)
+        run_units(exp, PRETRAIN_D, start_round, rounds, self.pretrain_round, eval_every=s.eval_every,
+                  checkpoint_every=s.checkpoint_every, evaluate=False)
 
     # ------------------------------------------------------------------ generator
     def generator_step(self, iteration: int | None = None) -> tuple[float, float]:
@@ -179,7 +185,7 @@ class SeqGANTrainer:
         gen.eval()
         samples = ranks.shard(gen.sample(s.g_batch_size))  # [B_r, T]: this rank's rows of the global batch
         with ranks.local_random(), ranks.autocast():
-            rewards = rollout_rewards(self.rollout_policy.module, self.disc.prob_real, samples, s.rollout_num,
+            rewards = rollout_rewards(self.rollout_policy.module, self.disc.prob_real, samples, s.num_rollouts,
                                       max_batch=s.rollout_max_batch).float()
         gen.train()
         mask = gen.token_mask(samples)  # [B_r, T]: padding after EOS counts neither in the loss nor the mean reward
@@ -199,27 +205,27 @@ class SeqGANTrainer:
         backward_step(self.g_optimizer, loss, where, s.grad_clip, gen.parameters())
         return value / max(count, 1), reward_sum / max(count, 1)
 
+    def iteration(self, it: int) -> dict[str, float]:
+        """One adversarial iteration: ``g_steps`` policy-gradient updates, then ``d_steps`` discriminator rounds.
+
+        Returns the generator's loss and mean reward with the discriminator statistics of the rounds *before*
+        this iteration's (those the generator trained against); the discriminator does not change what the task
+        metrics of the generator measure."""
+        s, exp = self.cfg, self.exp
+        d_stats = exp.state.setdefault("d_stats", {})  # the latest discriminator round's loss and accuracy
+        results = [self.generator_step(it) for _ in range(s.g_steps)]
+        metrics = {"g_loss_per_token": sum(r[0] for r in results) / len(results),
+                   "mean_reward": sum(r[1] for r in results) / len(results), **d_stats}
+        self.rollout_policy.update()
+        for _ in range(s.d_steps):
+            d_loss, d_acc = self._d_round(s.d_epochs, where=f"iteration {it}")
+            d_stats.update(d_loss=d_loss, d_accuracy=d_acc)
+        return metrics
+
     def adversarial(self, start_iteration: int) -> None:
         s, exp = self.cfg, self.exp
-        if start_iteration == 0:
-            if self.rollout_policy.ema is not None:  # the EMA copy starts from the pretrained generator
-                self.rollout_policy.ema.load_state_dict(exp.generator.state_dict())
-            exp.log(ADVERSARIAL, "step", 0, s.iterations, exp.evaluate(ADVERSARIAL, 0))
-        d_stats = exp.state.setdefault("d_stats", {})  # the latest discriminator round's loss and accuracy
-        bar = tqdm(range(start_iteration + 1, s.iterations + 1), desc="adversarial", unit="it", disable=None)
-        for it in bar:
-            results = [self.generator_step(it) for _ in range(s.g_steps)]
-            g_loss = sum(r[0] for r in results) / len(results)
-            reward = sum(r[1] for r in results) / len(results)
-            self.rollout_policy.update()
-            last = it == s.iterations
-            if it % s.eval_every == 0 or last:
-                exp.log(ADVERSARIAL, "step", it, s.iterations,
-                        {"g_loss_per_token": g_loss, "mean_reward": reward, **d_stats, **exp.evaluate(ADVERSARIAL, it)})
-            for _ in range(s.d_steps):
-                d_loss, d_acc = self._d_round(s.d_epochs, where=f"iteration {it}")
-                d_stats.update(d_loss=d_loss, d_accuracy=d_acc)
-            bar.set_postfix(reward=f"{reward:.3f}", **{k: f"{v:.3f}" for k, v in d_stats.items()})
-            if it % s.checkpoint_every == 0 or last:
-                exp.save(ADVERSARIAL, it)
+        if start_iteration == 0 and self.rollout_policy.ema is not None:  # starts from the pretrained generator
+            self.rollout_policy.ema.load_state_dict(exp.generator.state_dict())
+        run_units(exp, ADVERSARIAL, start_iteration, s.iterations, self.iteration, eval_every=s.eval_every,
+                  checkpoint_every=s.checkpoint_every, first={})
         exp.save_weights("generator.safetensors", ["generator"])

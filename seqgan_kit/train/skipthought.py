@@ -33,6 +33,7 @@ from ..errors import UserError
 from ..runs.checkpoint import module_tensors, save_checkpoint
 from .divergence import backward_step, finite_loss
 from .registry import PhaseFn, register_algorithm
+from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -87,13 +88,15 @@ def triples_of(lines: list[str], mode: str) -> tuple[list[str], list[tuple[int, 
 
 
 @register_algorithm("skipthought", config=SkipThoughtConfig, pretrain=False, uses_generator=False)
-class SkipThoughtTrainer:
+class SkipThoughtTrainer(Trainer):
     """Builds the model, its Adam optimizer and the triples; runs the ``skipthought`` phase."""
+
+    requires = {}
 
     def __init__(self, exp: Experiment) -> None:
         from .experiment import derived_seed
 
-        self.exp = exp
+        super().__init__(exp)
         self.cfg: SkipThoughtConfig = exp.cfg.algo
         cfg = self.cfg
         with torch.random.fork_rng(devices=[]):
@@ -182,19 +185,19 @@ class SkipThoughtTrainer:
                 "neighbours": exp.cfg.data.neighbours}
         save_checkpoint(exp.run_dir.path / MODEL_FILE, module_tensors("encoder", self.model), meta)
 
-    def run(self, start_epoch: int) -> None:
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training triples in a fresh order; writes the model file; the epoch's losses."""
         exp, cfg = self.exp, self.cfg
-        rng = exp.rng("data")
-        for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            order = torch.randperm(len(self.train_triples), generator=rng).to(self.train_triples.device)
-            total, batches = 0.0, 0
-            for lo in range(0, len(order), cfg.batch_size):
-                if len(order[lo:lo + cfg.batch_size]) < exp.ranks.world:  # too few rows to split (several ranks)
-                    continue
-                total += self.step(self.train_triples[order[lo:lo + cfg.batch_size]], epoch)
-                batches += 1
-            exp.log(PHASE, "epoch", epoch, cfg.epochs,
-                    {"train_loss": total / max(batches, 1), "test_loss": self.test_loss(),
-                     "steps": epoch * math.ceil(len(order) / cfg.batch_size)})
-            self.save_model()
-            exp.save(PHASE, epoch)
+        order = torch.randperm(len(self.train_triples), generator=exp.rng("data")).to(self.train_triples.device)
+        total, batches = 0.0, 0
+        for lo in range(0, len(order), cfg.batch_size):
+            if len(order[lo:lo + cfg.batch_size]) < exp.ranks.world:  # too few rows to split (several ranks)
+                continue
+            total += self.step(self.train_triples[order[lo:lo + cfg.batch_size]], epoch)
+            batches += 1
+        self.save_model()
+        return {"train_loss": total / max(batches, 1), "test_loss": self.test_loss(),
+                "steps": epoch * math.ceil(len(order) / cfg.batch_size)}
+
+    def run(self, start_epoch: int) -> None:
+        run_units(self.exp, PHASE, start_epoch, self.cfg.epochs, self.epoch, unit="epoch", evaluate=False)

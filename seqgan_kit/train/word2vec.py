@@ -25,6 +25,7 @@ from ..encoders.sentence import SIF_A, first_component, pool, sif_weights
 from ..encoders.word2vec import train_word2vec
 from ..errors import require_extra
 from .registry import PhaseFn, register_algorithm
+from .trainer import Trainer
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -67,11 +68,16 @@ def training_tokens(exp: Experiment) -> list[list[str]]:
 
 
 @register_algorithm("word2vec", config=Word2VecConfig, pretrain=False, uses_generator=False, distributed=False)
-class Word2VecTrainer:
-    """Trains word2vec in one phase (see the module docstring)."""
+class Word2VecTrainer(Trainer):
+    """Trains word2vec in one phase (see the module docstring); it builds no generator or discriminator.
+
+    Its single unit cannot be resumed half-way, so it runs outside :func:`~seqgan_kit.train.trainer.run_units`.
+    """
+
+    requires = {}
 
     def __init__(self, exp: Experiment) -> None:
-        self.exp = exp
+        super().__init__(exp)
         self.cfg: Word2VecConfig = exp.cfg.algo
 
     @staticmethod

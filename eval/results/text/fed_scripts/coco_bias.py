@@ -1,14 +1,18 @@
 """Small-n bias of FED for the COCO word2vec-SIF encoder, same protocol as eval/encoders_checks.py item 3:
-n training sentences (3 seeded draws for n < 5000) against 5,000 other training sentences."""
+n training sentences (3 seeded draws for n < 5000) against 5,000 other training sentences.
+
+    python coco_bias.py ENCODER_RUN OUT.json     # e.g. runs/enc/coco_word2vec runs/fed/coco/bias.json
+"""
 import json
 import random
+import sys
 
 import numpy as np
 
 from seqgan_kit.encoders.loading import load_encoder
 from seqgan_kit.metrics.embedding import fed
 
-enc = load_encoder("/tmp/enc/coco_word2vec", pooling="sif")
+enc = load_encoder(sys.argv[1], pooling="sif")
 train = enc.training_sentences()
 r = random.Random(1609)
 order = list(range(len(train)))
@@ -22,4 +26,4 @@ for n in (500, 1000, 2000, 5000):
             for rep in range(3 if n < 5000 else 1)]
     out.append({"n": n, "mean": float(np.mean(vals)), "sd": float(np.std(vals)), "values": vals})
     print(out[-1])
-json.dump({"encoder": enc.describe(), "n_ref": len(ref), "bias": out}, open("/tmp/fed/coco/bias.json", "w"), indent=1)
+json.dump({"encoder": enc.describe(), "n_ref": len(ref), "bias": out}, open(sys.argv[2], "w"), indent=1)

@@ -1,10 +1,15 @@
 #!/bin/bash
 # post.sh CORPUS SWEEP_N : sweep + samples + FED spread + novelty for runs/${CORPUS}_seqgan_fed
+# Run from anywhere; paths are relative to the checkout. Environment (defaults in brackets):
+#   SEQGAN_KIT_DATA [../shared/corpora]  ENC_ROOT: word2vec encoder runs [runs/enc]  WORK: scratch [runs/fed]
+#   $WORK/$CORPUS/test.txt and test2000.txt come from dump_splits.py ENC_RUN $WORK/$CORPUS.
 set -u
 C=$1; N=$2
-cd /work/main
-export PYTHONPATH=/work/main SEQGAN_KIT_DATA=/work/shared/corpora OMP_NUM_THREADS=1
-RUN=runs/${C}_seqgan_fed; ENC=/tmp/enc/${C}_word2vec; OUT=eval/results/text/${C}_fed; W=/tmp/fed/$C
+cd "$(dirname "$0")/../../../.."
+export PYTHONPATH=$PWD SEQGAN_KIT_DATA=${SEQGAN_KIT_DATA:-$PWD/../shared/corpora} OMP_NUM_THREADS=1
+RUN=runs/${C}_seqgan_fed; ENC=${ENC_ROOT:-runs/enc}/${C}_word2vec; OUT=eval/results/text/${C}_fed
+W=${WORK:-runs/fed}/$C
+mkdir -p $W
 T=0.5,0.75,1.0,1.25,1.5
 mkdir -p $OUT
 /usr/bin/time -f "sweep n=$N wall %e s" seqgan-kit eval sweep $RUN/generator_mle_best.safetensors $RUN --temperatures $T -n $N --encoder $ENC --out $OUT
