@@ -183,10 +183,10 @@ class Run:
     def fill(self, template: str, n: int = 1, temperature: float = 1.0, seed: int = 0) -> list[str]:
         """MaskGAN runs: ``n`` fillings of ``template``'s blanks (``___`` one or more tokens, ``___{k}`` exactly
         k), best first by the in-filler's likelihood, as ``seqgan-kit fill`` prints them."""
-        from .cli.fill import fill_best, id_row, parse_template, require_infiller, text_rows
+        from .infill.filling import check_fill_args, fill_best, require_infiller
+        from .infill.templates import id_row, parse_template, text_rows
 
-        if n < 1:
-            raise UserError(f"n must be >= 1, got {n}")
+        check_fill_args(n, temperature)
         gen = self.generator
         require_infiller(gen, self.path)
         parsed = parse_template(template)
