@@ -178,3 +178,71 @@ def test_bf16_discriminator_loss_and_gradient_are_close_to_float32(disc_kind, on
     assert l16.dtype == torch.float32
     assert abs(l16.item() - l32.item()) < 2e-3 * l32.item()
     assert 0 < ((g16 - g32).norm() / g32.norm()).item() < 0.1
+
+
+# --------------------------------------------------------------------------- runtime.precision = "auto"
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+AMD_EPYC_FLAGS = frozenset("fpu sse2 avx avx2 fma bmi2 sha_ni".split())
+SAPPHIRE_RAPIDS_FLAGS = AMD_EPYC_FLAGS | {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"}
+
+
+@pytest.mark.parametrize("device, flags, cuda_bf16, expected", [
+    (CPU, AMD_EPYC_FLAGS, None, "fp32"),  # AVX2 only: bf16 emulated
+    (CPU, AMD_EPYC_FLAGS | {"avx512f", "avx512_bf16"}, None, "fp32"),  # AVX-512 bf16 dot products, no tiles
+    (CPU, SAPPHIRE_RAPIDS_FLAGS, None, "bf16"),
+    (CPU, frozenset(), None, "fp32"),  # no /proc/cpuinfo
+    (CUDA, frozenset(), True, "bf16"),
+    (CUDA, SAPPHIRE_RAPIDS_FLAGS, False, "fp32"),  # a GPU without bf16: the host's AMX does not matter
+])
+def test_auto_precision_picks_bf16_only_where_it_is_fast(device, flags, cuda_bf16, expected):
+    from seqgan_kit.device import choose_precision
+
+    precision, reason = choose_precision("auto", device, flags=flags, cuda_bf16=cuda_bf16, env={})
+    assert precision == expected and reason.startswith("auto")
+    # explicit settings are kept, and the environment pin applies to auto only
+    for explicit in ("fp32", "bf16"):
+        assert choose_precision(explicit, device, flags=flags, cuda_bf16=cuda_bf16, env={}) == (
+            explicit, "set in the recipe")
+    pinned = {"SEQGAN_KIT_AUTO_PRECISION": "bf16"}
+    assert choose_precision("auto", device, flags=flags, cuda_bf16=cuda_bf16, env=pinned)[0] == "bf16"
+    assert choose_precision("fp32", device, flags=flags, cuda_bf16=cuda_bf16, env=pinned)[0] == "fp32"
+
+
+def test_cpu_flags_reads_cpuinfo(tmp_path):
+    from seqgan_kit.device import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 amx_bf16 amx_tile\n\n"
+                    "processor\t: 1\nflags\t\t: fpu\n")
+    assert cpu_flags(str(info)) == {"fpu", "avx2", "amx_bf16", "amx_tile"}
+    assert cpu_flags(str(tmp_path / "missing")) == frozenset()
+
+
+def test_a_bad_auto_pin_is_one_line():
+    from seqgan_kit.device import choose_precision
+    from seqgan_kit.errors import UserError
+
+    with pytest.raises(UserError, match="SEQGAN_KIT_AUTO_PRECISION='fp16': expected fp32 or bf16"):
+        choose_precision("auto", CPU, flags=frozenset(), env={"SEQGAN_KIT_AUTO_PRECISION": "fp16"})
+
+
+@pytest.mark.parametrize("amx, expected", [(False, "fp32"), (True, "bf16")])
+def test_a_run_prints_and_records_its_precision_choice(amx, expected, monkeypatch, tmp_path, capsys, one_thread):
+    import json
+
+    from seqgan_kit import device as device_module
+    from seqgan_kit.cli import main
+
+    from .tiny import RECIPE, TINY
+
+    monkeypatch.delenv("SEQGAN_KIT_AUTO_PRECISION", raising=False)
+    monkeypatch.setattr(device_module, "cpu_flags", lambda path=None: SAPPHIRE_RAPIDS_FLAGS if amx
+                        else AMD_EPYC_FLAGS)
+    run = tmp_path / "run"
+    overrides = [*TINY, "mle.epochs=1"]
+    assert main(["train", RECIPE, "--run-dir", str(run), *[a for o in overrides for a in ("--set", o)]]) == 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["precision"] == expected and "amx" in info["precision_reason"].lower()
+    assert f"precision {expected} (auto" in capsys.readouterr().out
+    config = (run / "config.toml").read_text()
+    assert 'precision = "auto"' in config  # the recipe's default, resolved per machine
