@@ -13,6 +13,9 @@ uses ``torch.optim.Adam`` as a user would, and a third column gives the bare loo
 that the table shows where a difference comes from. Each repeat times one epoch of each implementation back to
 back (the order rotates), so the machine's load affects all alike; the table gives medians and the ratios
 ``bare / ours`` (> 1: ours is faster).
+
+Per precision (fp32 against bf16, each against the floor of its own measured GEMM rate): the same task in
+``eval/bench_precision.py`` (results: ``eval/results/precision.md``).
 """
 
 from __future__ import annotations

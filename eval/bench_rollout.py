@@ -39,6 +39,9 @@ pieces add up to roughly the generator-only and discriminator-only times; what i
 
 ``--json`` runs only the paper case and prints one JSON object (``ratio`` = reference / batched, the floor in
 ``floor_ms`` and its parts, ``ratio_to_floor``, the breakdown, the previous implementation's times).
+
+Per precision (fp32 against bf16, each against the floor of its own measured GEMM rate): the same task in
+``eval/bench_precision.py`` (results: ``eval/results/precision.md``).
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ import torch
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
+# runtime.precision defaults to "auto", which picks bf16 on an AMX CPU or a GPU; the suite's float32 expectations
+# (bitwise resumes, tolerances against float32 references) need fp32 there too. Tests of the bf16 path and of the
+# auto decision set their precision, flags and environment explicitly (tests/test_precision.py).
+os.environ.setdefault("SEQGAN_KIT_AUTO_PRECISION", "fp32")
+
 
 def require_shared(*parts: str) -> Path:
     """Path under ../shared; fail under CI, skip elsewhere, when it is missing."""

@@ -311,13 +311,13 @@ class CNNDiscriminator(nn.Module):
         self.eval()
         try:
             seqs = seqs.to(self.device)
-            chunks = [torch.softmax(self(seqs[lo:lo + batch_size]), dim=-1)[:, 1]  # [rows]
+            chunks = [torch.softmax(self(seqs[lo:lo + batch_size]), dim=-1, dtype=torch.float32)[:, 1]  # [rows]
                       for lo in range(0, seqs.shape[0], batch_size)]
         finally:
             self.train(was_training)
         if not chunks:
-            return torch.empty(0, device=self.device, dtype=self.out.weight.dtype)
-        return torch.cat(chunks)  # [B]
+            return torch.empty(0, device=self.device, dtype=torch.float32)
+        return torch.cat(chunks)  # [B] float32, also under a bf16 autocast
 
     def l2_penalty(self) -> torch.Tensor:
         """TF ``l2_loss`` of the output layer: ``sum(W^2)/2 + sum(b^2)/2`` (scalar, differentiable)."""

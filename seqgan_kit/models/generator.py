@@ -137,7 +137,7 @@ class SequenceGenerator(nn.Module):
 
         Padding positions (after EOS) hold 0, so sums over a row are the sequence's log-likelihood.
         """
-        logp = torch.log_softmax(self(seqs), dim=-1)  # [B, T, V]
+        logp = torch.log_softmax(self(seqs), dim=-1, dtype=torch.float32)  # [B, T, V], float32 under any autocast
         lp = logp.gather(-1, seqs.long().unsqueeze(-1)).squeeze(-1)  # [B, T]
         if self.variable_length:
             lp = lp.masked_fill(~self.token_mask(seqs), 0.0)  # PAD has logit -inf: never multiply it by 0
@@ -251,11 +251,12 @@ class SequenceGenerator(nn.Module):
         gradient), and the relaxed token is ``softmax(beta * (o_t + g_t))``, differentiable in every parameter
         through ``o_t``. Batched over rows; a Python loop over the positions only.
 
-        Returns ``hard [n, T]`` int64 and ``soft [n, T, V]`` float. Variable-length models: after a row's EOS
-        the hard tokens are PAD and the soft rows are all zero (what the discriminators read as padding);
-        the last position is a hard one-hot EOS (no draw, no gradient), as in :meth:`draw`.
+        Returns ``hard [n, T]`` int64 and ``soft [n, T, V]`` float32 (noise, its addition and the softmax are
+        float32 under any precision, :func:`seqgan_kit.models.gumbel.gumbel_perturb`). Variable-length models:
+        after a row's EOS the hard tokens are PAD and the soft rows are all zero (what the discriminators read as
+        padding); the last position is a hard one-hot EOS (no draw, no gradient), as in :meth:`draw`.
         """
-        from .gumbel import gumbel_noise
+        from .gumbel import gumbel_perturb
 
         t_max, v = self.max_len, self.vocab_size
         state = self.initial_state(n)
@@ -266,10 +267,10 @@ class SequenceGenerator(nn.Module):
                 token = torch.full((n,), self.eos_token, dtype=torch.long, device=self.device)
                 soft = torch.nn.functional.one_hot(token, v).to(soft_steps[0].dtype if soft_steps else torch.float32)
             else:
-                logits = self.logits(state)  # [n, V]
-                perturbed = logits + gumbel_noise(tuple(logits.shape), logits.device, logits.dtype, generator)
+                logits = self.logits(state)  # [n, V], bfloat16 under a bf16 autocast
+                perturbed = gumbel_perturb(logits, generator)  # [n, V] float32
                 token = perturbed.detach().argmax(dim=-1)  # [n]
-                soft = torch.softmax(beta * perturbed, dim=-1)  # [n, V]
+                soft = torch.softmax(beta * perturbed, dim=-1, dtype=torch.float32)  # [n, V]
             if done is not None:
                 soft = soft * (~done).unsqueeze(1).to(soft.dtype)  # rows past their EOS: zero (padding)
             token, done = self.finish(token, done)

@@ -90,8 +90,34 @@ class LSTMGenerator(SequenceGenerator):
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits. ``seqs [B, T]`` -> ``[B, T, V]`` (position t predicts ``seqs[:, t]``)."""
         emb = self.embedding(self.inputs(seqs))  # [B, T, E]
-        hidden, _ = self.lstm(emb)  # [B, T, H]
+        if torch.is_autocast_enabled(emb.device.type):  # a bf16 run: see _lstm_hoisted
+            hidden = self._lstm_hoisted(emb)  # [B, T, H]
+        else:
+            hidden, _ = self.lstm(emb)  # [B, T, H]
         return self._project(hidden)  # [B, T, V]
+
+    def _lstm_hoisted(self, emb: torch.Tensor) -> torch.Tensor:
+        """The LSTM layer as one input GEMM over the whole sequence plus one recurrent GEMM per step:
+        ``emb [B, T, E]`` -> hidden states ``[B, T, H]`` (float32).
+
+        The path of a bfloat16 run: the two GEMMs run in the autocast's dtype, the gates and the cell state in
+        float32. ``nn.LSTM`` has no bfloat16 kernel on a CPU without AVX-512 (oneDNN refuses the primitive), and
+        where it has one it re-casts at every step. Same function as ``self.lstm`` (gate order i, f, g, o), up to
+        rounding (``tests/test_precision.py``).
+        """
+        lstm = self.lstm
+        b, t, _ = emb.shape
+        gx = F.linear(emb, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)  # [B, T, 4H]: one GEMM
+        h = emb.new_zeros(b, self.hidden_dim, dtype=torch.float32)  # [B, H]
+        c = torch.zeros_like(h)  # [B, H]
+        out = []
+        for s in range(t):
+            gates = (gx[:, s] + F.linear(h, lstm.weight_hh_l0)).float()  # [B, 4H]
+            i, f, g, o = gates.chunk(4, dim=1)  # each [B, H]
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            out.append(h)
+        return torch.stack(out, dim=1)  # T x [B, H] -> [B, T, H]
 
     def _project(self, hidden: torch.Tensor) -> torch.Tensor:
         """``[..., H]`` -> logits ``[..., V]``; the banned-token bias is folded into the projection's bias (one

@@ -19,7 +19,8 @@ All four sample the same distribution (``tests/test_sampling.py``). ``inverse_cd
 ``softmax_inverse_cdf`` consume the same random numbers (one float32 uniform per row, in row order, drawn
 before any work is split over threads) and map them to tokens by the same inverse CDF, so they draw the same
 token except where ``u`` falls within float32 rounding of an interval end (a few draws in 1,000 at V = 5000).
-``temperature == 0`` is greedy.
+``temperature == 0`` is greedy. Every sampler works in float32 whatever the logits' dtype (bfloat16 logits of
+a bf16 run are widened first): probabilities, cumulative sums and Gumbel noise are never bfloat16.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ uniforms are drawn before the split, so the draws do not depend on the thread co
 
 
 def _multinomial(logits: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
-    probs = torch.softmax(logits, dim=-1)
+    probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
     return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
 
 
@@ -146,10 +147,11 @@ def sample_categorical(
     lead = logits.shape[:-1]
     flat = logits.reshape(-1, logits.shape[-1])  # [N, V]
     if method == "inverse_cdf" and temperature != 0:
-        # The bias and 1 / temperature are applied inside the sampler's one pass over the logits.
+        # The bias and 1 / temperature are applied inside the sampler's one pass over the logits (float32).
         return _inverse_cdf_exp(flat, bias, 1.0 / temperature, generator).reshape(lead)
+    flat = flat.float()  # bfloat16 logits (a bf16 run): the bias, temperature and probabilities in float32
     if bias is not None:
-        flat = flat + bias
+        flat = flat + bias.float()
     if temperature != 0 and temperature != 1.0:
         flat = flat / temperature
     if flat.numel():

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..data.tokenization import BOS, EOS, PAD, SPECIALS
-from ..device import check_fits
+from ..device import check_fits, choose_precision
 from ..distributed import Ranks, Wrapped
 from ..errors import UserError
 from ..models import registry as models
@@ -161,7 +161,9 @@ class Experiment:
         self.device = device
         self.ranks = ranks or Ranks(device=device)
         """This process's rank among the run's processes (one rank: no process group)."""
-        self.ranks.precision = cfg.runtime.precision
+        self.precision, self.precision_reason = choose_precision(cfg.runtime.precision, device)
+        """``fp32`` or ``bf16``: what ``runtime.precision`` (``auto`` by default) resolved to here, and why."""
+        self.ranks.precision = self.precision
         self.ranks.seed_local(derived_seed(cfg.seed, f"rank:{self.ranks.rank}"))
         torch.manual_seed(cfg.seed)
         with self.ranks.main_first():  # rank 0 writes a text run's tokenizer, the others read it

@@ -38,6 +38,7 @@ from ..config import (
     to_dict,
 )
 from ..data.data_config import DataConfig, with_card
+from ..device import PRECISIONS
 from ..models.registry import DEFAULT_KIND, get_kind
 from ..packaged import find_recipe
 from ..tasks.evaluation import EvalConfig
@@ -48,18 +49,21 @@ from .trainer import check_requirements
 from .warm_start import InitConfig
 
 TASKS = ("synthetic", "text")
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
 class RuntimeConfig:
-    """How the process runs (changes no result on CPU, only speed)."""
+    """How the process runs (``threads`` and ``compile`` change no result on CPU, only speed; ``precision``
+    changes results within bfloat16 rounding)."""
 
     threads: int = 0
     """CPU threads for PyTorch (0: PyTorch's default). 1 is fastest on a busy or 2-core machine."""
-    precision: str = "fp32"
-    """``fp32``, or ``bf16``: bfloat16 autocast for the training computations of the generator and the
-    discriminator and for the rollout (evaluation, NLL metrics and optimizer state stay float32)."""
+    precision: str = "auto"
+    """``auto`` (bf16 where the device has fast bfloat16: CUDA with bf16 support, a CPU with AMX ``amx_bf16``;
+    fp32 elsewhere, :func:`seqgan_kit.device.choose_precision`; the run prints and records its choice), ``fp32``,
+    or ``bf16``: bfloat16 autocast for the training computations of the generator and the discriminator and for
+    the rollout (weights, optimizer state, evaluation, NLL metrics, losses, Gumbel noise and sampling
+    probabilities stay float32)."""
     compile: bool = False
     """``torch.compile`` each model's ``forward`` (a GPU-ready option; on CPU it needs a C++ compiler)."""
     dist_timeout_s: float = 1800.0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..device import resolve_device
+from ..device import choose_precision, resolve_device
 from ..distributed import Ranks, world_size_from_env
 from ..errors import UserError
 from ..runs.rundir import RunDir
@@ -73,10 +73,13 @@ def check_before_launch(recipe: str | None, overrides: list[str], resume: str | 
 
 
 def run_info(cfg: ExperimentConfig, device: torch.device, argv: list[str] | None, world: int = 1) -> dict:
-    """What ``run.json`` records: seed, device, ranks, versions, command line."""
+    """What ``run.json`` records: seed, device, precision (and why), ranks, versions, command line."""
+    precision, reason = choose_precision(cfg.runtime.precision, device)
     return {
         "seed": cfg.seed,
         "device": str(device),
+        "precision": precision,
+        "precision_reason": reason,
         "world_size": world,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "argv": argv if argv is not None else sys.argv,
@@ -216,6 +219,7 @@ def _run(cfg: ExperimentConfig, run: RunDir, device: torch.device, overrides: li
         if ranks.is_main:
             print(f"run directory: {run.path}  (device {device}, seed {cfg.seed}, threads {torch.get_num_threads()}"
                   f"{f', {ranks.world} ranks' if ranks.world > 1 else ''})", flush=True)
+            print(f"precision {exp.precision} ({exp.precision_reason})", flush=True)
 
     try:
         exp.run(phases, resume=bool(resume) and has_checkpoint, before_start=start)
