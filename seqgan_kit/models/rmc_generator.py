@@ -22,6 +22,7 @@ qkv width). Initialisation: PyTorch's defaults (not the reference's TF initializ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,8 +60,8 @@ class RMCGenerator(SequenceGenerator):
 
     def __init__(self, vocab_size: int, max_len: int = 20, emb_dim: int = 32, mem_slots: int = 1,
                  head_size: int = 256, num_heads: int = 2, mlp_layers: int = 2, start_token: int = 0,
-                 eos_token: int | None = None, pad_token: int = 0) -> None:
-        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token)
+                 eos_token: int | None = None, pad_token: int = 0, banned_tokens: Sequence[int] = ()) -> None:
+        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token, banned_tokens)
         if min(emb_dim, mem_slots, head_size, num_heads, mlp_layers) < 1:
             raise ValueError("emb_dim, mem_slots, head_size, num_heads and mlp_layers must be positive")
         self.emb_dim, self.mem_slots, self.head_size, self.num_heads = emb_dim, mem_slots, head_size, num_heads

@@ -89,7 +89,9 @@ class SyntheticTask:
 
     def evaluate(self, generator: SequenceGenerator, rng: torch.Generator | None = None,
                  ranks: Ranks | None = None) -> dict[str, float]:
-        """NLL_oracle of fresh generator samples (drawn with ``rng``) and NLL_test on the held-out samples.
+        """NLL_oracle of fresh generator samples (drawn with ``rng``), NLL_test on the held-out samples and, when
+        ``eval.nll_gen``, RelGAN's NLL_gen on the training samples (every position counts: the oracle's
+        sequences are fixed-length, which is what ``data.ending = "pad"`` means for text).
 
         With several ``ranks`` each samples its share of ``eval.n_samples`` (with its own ``rng``) and scores its
         share of the test set; the sums are added over the ranks before dividing.
@@ -99,7 +101,11 @@ class SyntheticTask:
         oracle = nll_oracle_sum(generator, self.oracle, ranks.count(e.n_samples), e.batch_size, rng)
         test = sequence_nll_sum(generator, ranks.shard(self.test), e.batch_size)
         o_sum, o_count, t_sum, t_count = ranks.sums(*oracle, *test)
-        return {"nll_oracle": o_sum / max(o_count, 1), "nll_test": t_sum / max(t_count, 1)}
+        result = {"nll_oracle": o_sum / max(o_count, 1), "nll_test": t_sum / max(t_count, 1)}
+        if e.nll_gen:
+            g_sum, g_count = ranks.sums(*sequence_nll_sum(generator, ranks.shard(self.train), e.batch_size))
+            result["nll_gen"] = g_sum / max(g_count, 1)
+        return result
 
 
 def _sha256(*tensors: torch.Tensor) -> str:

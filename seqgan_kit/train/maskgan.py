@@ -172,6 +172,8 @@ class MaskGANTrainer:
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
+        if cfg.task == "text" and cfg.data.ending != "eos":
+            raise ConfigError("data.ending", "algorithm 'maskgan' fills sentences that end in EOS: set 'eos'")
         if getattr(cfg.generator, "kind", None) != "lstm":
             raise ConfigError("generator.kind", f"algorithm 'maskgan' pretrains an LSTM language model: needs "
                                                 f"'lstm', got {cfg.generator.kind!r}")
