@@ -153,3 +153,20 @@ def test_a_tiny_pad_run_feeds_the_discriminator_every_position(tmp_path, monkeyp
     assert any((x == PAD).any() for _, x in seen if not x.is_floating_point())  # real rows hold PADs
     recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all("nll_gen" in r and "nll_test" in r for r in recs)
+
+
+def test_synthetic_nll_gen_is_the_nll_of_the_training_data(one_thread):
+    from seqgan_kit.metrics.nll import sequence_nll
+    from seqgan_kit.models.lstm_generator import LSTMGenerator
+    from seqgan_kit.tasks.evaluation import EvalConfig
+    from seqgan_kit.tasks.synthetic import OracleConfig, SyntheticTask
+
+    cfg = OracleConfig(vocab_size=30, emb_dim=4, hidden_dim=4, seq_len=5, n_train=70, n_test=40)
+    task = SyntheticTask(cfg, EvalConfig(n_samples=16, batch_size=32, nll_gen=True), 0, torch.device("cpu"))
+    torch.manual_seed(0)
+    gen = LSTMGenerator(30, 4, 4, 5)
+    out = task.evaluate(gen, torch.Generator().manual_seed(0))
+    assert set(out) == {"nll_oracle", "nll_test", "nll_gen"}
+    assert out["nll_gen"] == pytest.approx(sequence_nll(gen, task.train), rel=1e-9)
+    assert out["nll_gen"] == pytest.approx(mle_loss(gen, task.train).item(), rel=1e-5)  # RelGAN's /(T*B)
+    assert out["nll_gen"] != pytest.approx(out["nll_test"], rel=1e-6)
