@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import ConfigError, positive
+from ..config import ConfigError, one_of, positive
 from ..data.tokens import read_token_file
 from ..distributed import Ranks
 from ..errors import UserError
 from ..metrics.nll import nll_oracle_sum, sequence_nll_sum
 from ..models.generator import SequenceGenerator
-from ..models.oracle import build_oracle
+from ..models.oracle import ORACLE_KINDS, build_oracle
 from .evaluation import EvalConfig
 
 
@@ -21,6 +21,10 @@ from .evaluation import EvalConfig
 class OracleConfig:
     """The synthetic task: a target LSTM that generates the "real" data and scores generated samples."""
 
+    kind: str = "seqgan"
+    """``seqgan``: SeqGAN's target LSTM (``weights``, or random N(0, 1) weights from ``seed``). ``texygen``: the
+    ``OracleLstm`` of RelGAN / Texygen, random N(0, 1) from ``seed`` with the reference's per-tensor seeds (see
+    :mod:`seqgan_kit.models.oracle`), for RelGAN's oracle numbers like for like."""
     weights: str = ""
     """Path to the reference oracle ``.npz`` (keys p00-p14). Empty: random N(0, 1) weights from ``seed``."""
     seed: int = 88
@@ -39,6 +43,9 @@ class OracleConfig:
 
     def validate(self) -> None:
         positive(self, "vocab_size", "emb_dim", "hidden_dim", "seq_len", "n_train", "n_test")
+        one_of(self, "kind", ORACLE_KINDS)
+        if self.kind == "texygen" and self.weights:
+            raise ConfigError("weights", "must be empty with oracle.kind = 'texygen' (built from oracle.seed)")
         if not 0 <= self.start_token < self.vocab_size:
             raise ConfigError("start_token", f"must lie in [0, {self.vocab_size}), got {self.start_token}")
 
@@ -54,7 +61,7 @@ class SyntheticTask:
         self.cfg = cfg
         self.eval_cfg = eval_cfg
         self.oracle = build_oracle(
-            cfg.weights, cfg.seed, cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.seq_len, cfg.start_token
+            cfg.weights, cfg.seed, cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.seq_len, cfg.start_token, cfg.kind
         ).to(device)
         if cfg.weights and self.oracle.vocab_size != cfg.vocab_size:
             raise UserError(
