@@ -170,3 +170,24 @@ def test_synthetic_nll_gen_is_the_nll_of_the_training_data(one_thread):
     assert out["nll_gen"] == pytest.approx(sequence_nll(gen, task.train), rel=1e-9)
     assert out["nll_gen"] == pytest.approx(mle_loss(gen, task.train).item(), rel=1e-5)  # RelGAN's /(T*B)
     assert out["nll_gen"] != pytest.approx(out["nll_test"], rel=1e-6)
+
+
+def test_a_pad_corpus_prints_the_test_mean_length_and_the_task_counts_tokens_before_the_first_pad(tmp_path):
+    from seqgan_kit.data.cards import DataConfig
+    from seqgan_kit.data.corpus import prepare_text_data
+    from seqgan_kit.tasks.evaluation import EvalConfig
+    from seqgan_kit.tasks.text import TextTask
+
+    corpus = _corpus(tmp_path / "corpus")
+    cfg = DataConfig(dir=str(corpus), train="train.txt", test="test.txt", tokenizer="whitespace", max_len=6,
+                     ending="pad")
+    lines = []
+    data = prepare_text_data(cfg, tmp_path / "tok", seed=0, log=lines.append)
+    assert data.train.shape[1] == data.test.shape[1] == 6 and not (data.train == EOS).any()
+    test_lens = [min(len(x.split()), 6) for x in (corpus / "test.txt").read_text().splitlines()]
+    mean = sum(test_lens) / len(test_lens)
+    assert f"after truncation {mean:.1f}" in "\n".join(lines)
+    task = TextTask(cfg, EvalConfig(bleu_samples=0), tmp_path / "tok", torch.device("cpu"), 0)
+    assert task.seq_len == 6 and task.special_tokens()["banned_tokens"] == (BOS, EOS)
+    assert "eos_token" not in task.special_tokens() and task.fingerprint()["ending"] == "pad"
+    assert row_lengths(task.test).double().mean().item() == pytest.approx(mean)
