@@ -10,7 +10,8 @@ temperature 1 and scored, tokenized like the run's BLEU (``data.eval_tokenizer``
   the whole reference file;
 - the full protocol: BLEU-2..5 of all ``-n`` samples against the whole reference file, and Self-BLEU-2..5 of
   all ``-n`` samples (leave one out, Texygen's full-set definition);
-- NLL_gen (RelGAN's name; our NLL_test): the checkpoint's mean per-token NLL on the run's test split.
+- NLL_test: the checkpoint's mean per-token NLL on the run's held-out test split, padding excluded (not RelGAN's
+  NLL_gen, which is the NLL of the *training* data with PAD positions counted: the runs' ``nll_gen``).
 
 Both protocols score the same samples, so they differ only in how many are kept. The first-100 figure is a
 mean over 100 sentences, so the spread over sampling seeds is printed beside it. Writes ``OUT.json`` (every
@@ -39,7 +40,7 @@ ORDERS = (2, 3, 4, 5)
 def measure(label: str, path: str, model: TextModel, refs: BleuReferences, seeds: list[int], n: int,
             relgan_n: int) -> dict:
     model.generator.eval()
-    result = {"label": label, "checkpoint": str(path), "nll_gen": nll_test(model.generator, model.test_ids()),
+    result = {"label": label, "checkpoint": str(path), "nll_test": nll_test(model.generator, model.test_ids()),
               "seeds": {}}
     for seed in seeds:
         t0 = time.perf_counter()
@@ -59,7 +60,7 @@ def measure(label: str, path: str, model: TextModel, refs: BleuReferences, seeds
 
 
 def table(results: list[dict]) -> str:
-    head = ("| model | NLL_gen | RelGAN protocol BLEU-2/3/4/5 (first 100) | full BLEU-2/3/4/5 (all) | "
+    head = ("| model | NLL_test (held-out) | RelGAN protocol BLEU-2/3/4/5 (first 100) | full BLEU-2/3/4/5 (all) | "
             "Self-BLEU-2/3/4/5 (all) | mean length |")
     lines = [head, "|---|---:|---|---|---|---:|"]
     for r in results:
@@ -67,7 +68,7 @@ def table(results: list[dict]) -> str:
 
         cells = [" / ".join(spread([row[key][str(k)] for row in rows]) for k in ORDERS)
                  for key in ("relgan_bleu", "full_bleu", "self_bleu")]
-        lines.append(f"| {r['label']} | {r['nll_gen']:.3f} | {' | '.join(cells)} | "
+        lines.append(f"| {r['label']} | {r['nll_test']:.3f} | {' | '.join(cells)} | "
                      f"{spread([row['mean_len'] for row in rows], 2)} |")
     return "\n".join(lines)
 

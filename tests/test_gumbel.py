@@ -290,7 +290,9 @@ def test_variable_length_relaxed_path_gives_finite_gradients(one_thread):
             assert all(g.abs().sum() > 0 for g in grads)
 
 
-@pytest.mark.parametrize("name", ["synthetic_gumbel_lstm", "synthetic_relgan", "synthetic_relgan_gpu", "coco_relgan"])
+@pytest.mark.parametrize("name", ["synthetic_gumbel_lstm", "synthetic_relgan", "synthetic_relgan_paper",
+                                  "synthetic_relgan_gpu", "coco_relgan", "coco_relgan_cpu", "poetry_relgan_cpu",
+                                  "obama_relgan_cpu"])
 def test_the_gumbel_recipes_load(name):
     from pathlib import Path
 
@@ -305,3 +307,15 @@ def test_the_gumbel_recipes_load(name):
         assert (cfg.generator.head_size, cfg.discriminator.num_rep) == (256, 64)
     if name == "coco_relgan":
         assert cfg.algo.beta_max == 100 and cfg.task == "text"
+    # RelGAN's schedules (oracle_relgan.py, coco_relgan.py): MLE Adam 1e-2 from the last epoch, N = 5000 with
+    # 3,000 (oracle) or 2,000 (COCO) steps: the CPU variants keep the end-of-run exponent 0.6 or 0.4
+    assert cfg.mle.lr == 0.01 and cfg.mle.start_from == "last" and cfg.eval.nll_gen
+    ratio = 0.6 if cfg.task == "synthetic" else 0.4
+    assert (cfg.algo.steps - 1) / cfg.algo.anneal_horizon == pytest.approx(ratio, abs=0.002)
+    if name in ("synthetic_relgan_paper", "synthetic_relgan_gpu", "coco_relgan"):
+        paper_steps = 3000 if cfg.task == "synthetic" else 2000
+        assert (cfg.algo.steps, cfg.algo.anneal_horizon, cfg.mle.epochs) == (paper_steps, 5000, 150)
+    if cfg.task == "text":
+        assert cfg.data.ending == "pad" and cfg.seq_len == cfg.data.max_len
+    if cfg.generator.kind == "rmc":
+        assert cfg.generator.init == cfg.discriminator.init == "relgan"

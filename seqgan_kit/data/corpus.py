@@ -2,9 +2,16 @@
 
 Encoding convention (the generator, discriminator and metrics rely on it)::
 
+    data.ending = "eos" (default):
     example -> token ids (the first max_len if longer: counted and reported) -> + EOS -> PAD (0) to max_len + 1
+    data.ending = "pad" (RelGAN's fixed-length text):
+    example -> token ids (the first max_len if longer: counted and reported) -> PAD (0) to max_len
 
-so a row ``[max_len + 1]`` int64 holds exactly one EOS, PAD only after it, and never PAD or BOS before it.
+so an ``eos`` row ``[max_len + 1]`` int64 holds exactly one EOS, PAD only after it, and never PAD or BOS before
+it; a ``pad`` row ``[max_len]`` holds no EOS and no BOS, and its PADs (none for an example of max_len tokens) are
+the sentence's ending, an ordinary token the generator learns to emit (RelGAN's ``text_to_code`` pads with the
+id after the last word the same way). Either way a row's length is the number of tokens before its first EOS or
+PAD (:func:`row_lengths`).
 
 Sources: two UTF-8 files with one example per line (``data.dir`` + ``data.train``/``data.test``), or a Hugging
 Face ``datasets`` dataset (``data.hf_dataset``: a folder written by ``save_to_disk``, a folder of
@@ -36,7 +43,7 @@ import torch
 
 from ..errors import UserError, require_extra
 from ..files import read_lines
-from .data_config import DataConfig
+from .data_config import ENDINGS, DataConfig
 from .tokenization import (
     EOS,
     PAD,
@@ -206,34 +213,45 @@ def load_lines(cfg: DataConfig, seed: int) -> tuple[list[str], list[str]]:
 
 
 # --------------------------------------------------------------------------- encoding
-def encode_examples(token_lists: Sequence[Sequence[str]], vocab: Vocab, max_len: int) -> tuple[torch.Tensor, int]:
-    """Rows ``[N, max_len + 1]`` int64 (ids, EOS, then PAD) and the number of examples truncated to max_len."""
+def encode_examples(token_lists: Sequence[Sequence[str]], vocab: Vocab, max_len: int,
+                    ending: str = "eos") -> tuple[torch.Tensor, int]:
+    """Rows and the number of examples truncated to max_len: ``ending = "eos"``: ``[N, max_len + 1]`` int64 (ids,
+    EOS, then PAD); ``"pad"``: ``[N, max_len]`` (ids, then PAD; no EOS)."""
+    if ending not in ENDINGS:
+        raise ValueError(f"ending must be one of {ENDINGS}, got {ending!r}")
+    width = max_len + 1 if ending == "eos" else max_len
     ids = [vocab.encode(tokens[:max_len]) for tokens in token_lists]
     lengths = torch.tensor([len(row) for row in ids], dtype=torch.long)
-    rows = torch.full((len(ids), max_len + 1), PAD, dtype=torch.long)
-    body = torch.arange(max_len + 1)[None, :] < lengths[:, None]  # [N, max_len + 1]
+    rows = torch.full((len(ids), width), PAD, dtype=torch.long)
+    body = torch.arange(width)[None, :] < lengths[:, None]  # [N, width]
     rows[body] = torch.tensor([i for row in ids for i in row], dtype=torch.long)
-    rows[torch.arange(len(ids)), lengths] = EOS
+    if ending == "eos":
+        rows[torch.arange(len(ids)), lengths] = EOS
     truncated = sum(len(tokens) > max_len for tokens in token_lists)
     return rows, truncated
 
 
 def row_lengths(rows: torch.Tensor) -> torch.Tensor:
-    """Tokens before the first EOS of each row: ``[N, T]`` -> ``[N]`` (T when a row has no EOS)."""
-    is_eos = rows == EOS
-    first = is_eos.int().argmax(dim=1)
-    return torch.where(is_eos.any(dim=1), first, torch.full_like(first, rows.shape[1]))
+    """Tokens before the first EOS or PAD of each row: ``[N, T]`` -> ``[N]`` (T when a row has neither).
+
+    In ``eos`` rows PAD only follows EOS, so this is the position of the EOS; in ``pad`` rows it is the position
+    of the first PAD (a generated row may hold later non-PAD tokens: decoding keeps them, this count does not).
+    """
+    is_end = (rows == EOS) | (rows == PAD)
+    first = is_end.int().argmax(dim=1)
+    return torch.where(is_end.any(dim=1), first, torch.full_like(first, rows.shape[1]))
 
 
 def unk_rate(rows: torch.Tensor) -> float:
-    """Share of UNK among the tokens before EOS in ``rows`` ``[N, T]`` (0.0 when there are none)."""
+    """Share of UNK among the tokens before EOS (or PAD) in ``rows`` ``[N, T]`` (0.0 when there are none)."""
     body = torch.arange(rows.shape[1])[None, :] < row_lengths(rows)[:, None]
     n = int(body.sum())
     return float(((rows == UNK) & body).sum()) / n if n else 0.0
 
 
 def decode_rows(rows: torch.Tensor, vocab: Vocab, tokenizer: Tokenizer) -> list[str]:
-    """Token-id rows ``[N, T]`` -> detokenized text (each row read up to its first EOS)."""
+    """Token-id rows ``[N, T]`` -> detokenized text (each row read up to its first EOS; PAD dropped wherever it
+    stands, so a ``pad`` row keeps the tokens a generator wrote after a PAD)."""
     return [tokenizer.detokenize(vocab.decode(row)) for row in rows.tolist()]
 
 
@@ -247,7 +265,8 @@ def _percentile(values: list[int], q: float) -> int:
 class TextData:
     """Everything the text task trains and evaluates on.
 
-    ``train``: ``[N, max_len + 1]`` int64 rows, ``test``: ``[M, max_len + 1]`` (see the encoding convention);
+    ``train``: ``[N, T]`` int64 rows, ``test``: ``[M, T]`` (``T = max_len + 1`` for ``data.ending = "eos"``,
+    ``max_len`` for ``"pad"``; see the encoding convention);
     ``test_lines``: the M test examples as text (full length, lowercased when ``data.lowercase``), the BLEU
     references; ``stats``: counts and rates reported when the data was prepared.
     """
@@ -343,8 +362,8 @@ def prepare_text_data(cfg: DataConfig, workdir: str | Path, seed: int,
         vocab = Vocab.build(train_tokens, cfg.min_freq, cfg.max_vocab)
         vocab.meta = meta
         vocab.save(vocab_path)
-    train, truncated_train = encode_examples(train_tokens, vocab, cfg.max_len)
-    test, truncated_test = encode_examples(test_tokens, vocab, cfg.max_len)
+    train, truncated_train = encode_examples(train_tokens, vocab, cfg.max_len, cfg.ending)
+    test, truncated_test = encode_examples(test_tokens, vocab, cfg.max_len, cfg.ending)
     if cfg.lowercase:
         test_lines = [line.lower() for line in test_lines]
     stats = _stats(cfg, lines, vocab, train, test, train_tokens, test_tokens, truncated_train, truncated_test,
@@ -367,6 +386,7 @@ def _stats(cfg: DataConfig, lines: _Lines, vocab: Vocab, train: torch.Tensor, te
         "unk_rate_train": unk_rate(train), "unk_rate_test": unk_rate(test),
         "mean_len_train": sum(train_lengths) / len(train_lengths),
         "mean_len_test": sum(test_lengths) / len(test_lengths) if test_lengths else 0.0,
+        "mean_len_test_rows": float(row_lengths(test).double().mean()) if len(test) else 0.0,
         "p50_len_train": _percentile(train_lengths, 0.50), "p95_len_train": _percentile(train_lengths, 0.95),
         "p99_len_train": _percentile(train_lengths, 0.99), "max_len_train": max(train_lengths),
     }
@@ -380,7 +400,8 @@ def _report(cfg: DataConfig, s: dict[str, Any], lines: _Lines, log: Callable[[st
     log(f"data: truncated {s['truncated_train']:,} of {s['n_train']:,} training examples and "
         f"{s['truncated_test']:,} of {s['n_test']:,} test examples to {cfg.max_len} tokens (training lengths: "
         f"mean {s['mean_len_train']:.1f}, median {s['p50_len_train']}, p95 {s['p95_len_train']}, "
-        f"max {s['max_len_train']})")
+        f"max {s['max_len_train']}; test split mean {s['mean_len_test']:.1f}, after truncation "
+        f"{s['mean_len_test_rows']:.1f}: compare the samples' mean_len with it)")
     log(f"data: vocabulary of {s['vocab_size']:,} tokens (with 4 specials), test UNK rate "
         f"{100 * s['unk_rate_test']:.2f}%")
     warning = truncation_warning(cfg, s, name)

@@ -31,6 +31,7 @@ CARD_NOTES = ("description", "source", "license", "split", "notes", "size", "pre
 """Card keys for people (and ``[prepare]`` for ``data prepare``), accepted and ignored by the loader."""
 TOKENIZER_KINDS = ("char", "whitespace", "sentencepiece")
 NEIGHBOURS = ("", "sentences", "clauses")
+ENDINGS = ("eos", "pad")
 
 
 @dataclass
@@ -73,7 +74,13 @@ class DataConfig:
     spm_model: str = ""
     """An existing sentencepiece ``.model`` to use instead of training one."""
     max_len: int = 24
-    """Tokens per example before EOS. Longer examples are truncated (counted and reported)."""
+    """Tokens per example before EOS (or PAD). Longer examples are truncated (counted and reported)."""
+    ending: str = "eos"
+    """How a sentence ends. ``eos``: an EOS token, then PAD after it that no model sees (rows of max_len + 1;
+    generators never emit PAD; discriminators mask it). ``pad``: RelGAN's fixed-length text: no EOS, every
+    sentence padded to max_len with PAD, an ordinary token the generator emits; discriminators see every
+    position; MLE and NLL count PAD positions (``nll_test`` stops at the first PAD, see ``tasks/text.py``);
+    decoding drops PAD wherever it stands. Algorithms ``mle``, ``seqgan`` and ``gumbel`` take either."""
     min_freq: int = 1
     """Tokens seen fewer times in the training split map to UNK."""
     max_vocab: int = 0
@@ -94,6 +101,7 @@ class DataConfig:
         one_of(self, "neighbours", NEIGHBOURS)
         one_of(self, "spm_model_type", ("unigram", "bpe", "char", "word"))
         one_of(self, "eval_tokenizer", ("", "char", "whitespace", "treebank"))
+        one_of(self, "ending", ENDINGS)
         positive(self, "max_len", "min_freq", "spm_vocab_size")
         for key in ("max_vocab", "max_train"):
             if getattr(self, key) < 0:

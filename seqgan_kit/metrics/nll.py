@@ -4,6 +4,11 @@
   report the mean per-token negative log-likelihood in nats. Lower is better; the oracle's own samples
   reach the floor (about 5.75 for the reference oracle).
 - NLL_test: the generator's mean per-token NLL on held-out sequences (e.g. fresh oracle samples).
+- NLL_gen (RelGAN's name): the same mean on the *training* sequences, every position counted for a fixed-length
+  model (RelGAN: the MLE loss summed over a batch and divided by T * B, averaged over the training batches).
+
+``through`` (fixed-length PAD text): count each row only up to and including its first ``through`` token (the PAD
+that ends the sentence, as EOS does in ``eos`` text), leaving out the padding after it.
 """
 
 from __future__ import annotations
@@ -26,17 +31,30 @@ def sequence_nll(model: SequenceGenerator, seqs: torch.Tensor, batch_size: int =
     return total / max(count, 1)
 
 
+def through_first(seqs: torch.Tensor, token: int) -> torch.Tensor:
+    """``[B, T]`` ids -> ``[B, T]`` bool: the positions up to and including each row's first ``token`` (the whole
+    row when it has none)."""
+    hit = (seqs == token).long()
+    return (hit.cumsum(dim=1) - hit) == 0
+
+
 @torch.no_grad()
-def sequence_nll_sum(model: SequenceGenerator, seqs: torch.Tensor, batch_size: int = 256) -> tuple[float, int]:
+def sequence_nll_sum(model: SequenceGenerator, seqs: torch.Tensor, batch_size: int = 256,
+                     through: int | None = None) -> tuple[float, int]:
     """``(summed NLL in nats, tokens counted)`` of ``seqs [N, T]`` (N may be 0): the parts of
-    :func:`sequence_nll`, which several ranks add up before dividing."""
+    :func:`sequence_nll`, which several ranks add up before dividing. ``through``: count each row only up to and
+    including its first ``through`` token (see the module docstring)."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for lo in range(0, seqs.shape[0], batch_size):
         chunk = seqs[lo : lo + batch_size].to(model.device)  # [b, T]
-        total += -model.log_probs(chunk).double().sum().item()  # padding positions hold 0
-        count += int(model.token_mask(chunk).sum())
+        lp = model.log_probs(chunk).double()  # [b, T]; padding positions of an EOS model hold 0
+        keep = model.token_mask(chunk)
+        if through is not None:
+            keep = keep & through_first(chunk, through)
+        total += -(lp * keep).sum().item()
+        count += int(keep.sum())
     model.train(was_training)
     return total, count
 

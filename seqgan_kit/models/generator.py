@@ -20,6 +20,7 @@ registered with :func:`seqgan_kit.models.registry.register`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -39,11 +40,17 @@ class SequenceGenerator(nn.Module):
     """What algorithms may ask of a generator kind (:data:`seqgan_kit.models.registry.CAPABILITIES`)."""
 
     def __init__(self, vocab_size: int, max_len: int, start_token: int = 0, eos_token: int | None = None,
-                 pad_token: int = 0) -> None:
+                 pad_token: int = 0, banned_tokens: Sequence[int] = ()) -> None:
         super().__init__()
-        for name, token in (("start_token", start_token), ("eos_token", eos_token), ("pad_token", pad_token)):
+        banned_tokens = tuple(int(t) for t in banned_tokens)
+        for name, token in (("start_token", start_token), ("eos_token", eos_token), ("pad_token", pad_token),
+                            *(("banned_tokens", t) for t in banned_tokens)):
             if token is not None and not 0 <= token < vocab_size:
                 raise ValueError(f"{name} {token} outside the vocabulary of size {vocab_size}")
+        if eos_token is not None and banned_tokens:
+            raise ValueError("banned_tokens is for fixed-length models (no eos_token)")
+        if pad_token in banned_tokens:
+            raise ValueError(f"pad_token {pad_token} cannot be banned: a fixed-length PAD model must emit it")
         if eos_token is not None and len({start_token, eos_token, pad_token}) != 3:
             raise ValueError("start_token, eos_token and pad_token must differ for variable-length text")
         if max_len < 1:
@@ -53,16 +60,24 @@ class SequenceGenerator(nn.Module):
         self.start_token = start_token
         self.eos_token = eos_token
         self.pad_token = pad_token
-        # -inf on tokens the model may never emit (PAD and the start token, for variable-length text).
+        self.banned_tokens = banned_tokens
+        # -inf on tokens the model may never emit (PAD and the start token, for variable-length text; the
+        # banned_tokens of fixed-length PAD text).
         banned = torch.zeros(vocab_size)
         if eos_token is not None:
             banned[[pad_token, start_token]] = float("-inf")
+        if banned_tokens:
+            banned[list(banned_tokens)] = float("-inf")
         self.register_buffer("logit_bias", banned, persistent=False)  # [V]
 
     def special_tokens(self) -> dict[str, Any]:
-        """The token arguments every kind's ``config()`` includes."""
-        return {"vocab_size": self.vocab_size, "max_len": self.max_len, "start_token": self.start_token,
-                "eos_token": self.eos_token, "pad_token": self.pad_token}
+        """The token arguments every kind's ``config()`` includes (``banned_tokens`` only when there are some, so
+        an EOS model's config is what it always was)."""
+        tokens = {"vocab_size": self.vocab_size, "max_len": self.max_len, "start_token": self.start_token,
+                  "eos_token": self.eos_token, "pad_token": self.pad_token}
+        if self.banned_tokens:
+            tokens["banned_tokens"] = list(self.banned_tokens)
+        return tokens
 
     @property
     def device(self) -> torch.device:

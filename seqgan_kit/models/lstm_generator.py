@@ -7,6 +7,7 @@ Sequence conventions (start token, EOS/PAD, states at positions) are those of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +55,9 @@ class LSTMGenerator(SequenceGenerator):
         init_std: float = 0.1,
         eos_token: int | None = None,
         pad_token: int = 0,
+        banned_tokens: Sequence[int] = (),
     ) -> None:
-        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token)
+        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token, banned_tokens)
         self.emb_dim = emb_dim
         self.hidden_dim = hidden_dim
         self.embedding = nn.Embedding(vocab_size, emb_dim)
@@ -147,7 +149,8 @@ class LSTMGenerator(SequenceGenerator):
     def logits_and_bias(self, state: LSTMState) -> tuple[torch.Tensor, torch.Tensor]:
         """``(h @ W.T [B, V], bias [V])``, the projection without its bias add (see
         :meth:`SequenceGenerator.logits_and_bias`); the bias includes the banned-token ``-inf``s."""
-        bias = self.proj.bias if not self.variable_length else self.proj.bias + self.logit_bias
+        banned = self.variable_length or bool(self.banned_tokens)
+        bias = self.proj.bias + self.logit_bias if banned else self.proj.bias
         return torch.mm(state[0], self.proj.weight.t()), bias
 
     def step(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:

@@ -1,10 +1,19 @@
 """The target-LSTM oracle of the synthetic experiment.
 
 The oracle is an LSTM language model with the generator's architecture. It plays the "real data" source: its
-samples are the training set, and it scores generated samples (NLL_oracle). Two ways to build one:
+samples are the training set, and it scores generated samples (NLL_oracle). Kinds (``oracle.kind``):
 
-- :func:`random_oracle`: every parameter ~ N(0, 1) from a seed (the paper's construction; nothing to download).
-- :func:`load_oracle_npz`: the SeqGAN reference weights (``seqgan_target_params.npz``, keys ``p00``-``p14``).
+- ``seqgan`` (default): :func:`load_oracle_npz`, the SeqGAN reference weights (``seqgan_target_params.npz``,
+  keys ``p00``-``p14``) when ``oracle.weights`` is set; else :func:`random_oracle`, every parameter ~ N(0, 1)
+  drawn in one stream from a seed (the SeqGAN paper's construction; nothing to download).
+- ``texygen``: :func:`texygen_oracle`, the ``OracleLstm`` that RelGAN (``utils/models/OracleLstm.py``, Texygen's
+  class) builds: every tensor ~ N(0, 1) from its own TensorFlow op seed. Here each tensor is drawn from its own
+  stream, seeded by ``oracle.seed`` and that tensor's op seed in the reference, so two tensors the reference
+  gives the same op seed get the same values, as in TensorFlow: ``Wi`` and ``Uc`` share op seed 111, so with
+  ``emb_dim == hidden_dim`` (32 and 32) the input gate's input matrix equals the cell candidate's recurrent
+  matrix. The values are not TensorFlow's (its Philox stream is not reproduced); the distribution, the sizes
+  and that tie are. (Texygen's own repository has at one commit N(0, 10^6) cell weights; RelGAN's copy, the
+  one behind its oracle numbers, has N(0, 1), which is what this builds.)
 
 Cell equations of the reference (row-vector convention, gates not fused, no forget-bias offset)::
 
@@ -90,6 +99,12 @@ def load_oracle_npz(path: str | Path, seq_len: int = 20, start_token: int = 0) -
     if not 0 <= start_token < V:
         raise UserError(f"oracle start token {start_token} outside its vocabulary of size {V}")
     t = {k: torch.from_numpy(np.asarray(a, dtype=np.float32)) for k, a in arrays.items()}
+    return _from_reference(t, seq_len, start_token)
+
+
+def _from_reference(t: dict[str, torch.Tensor], seq_len: int, start_token: int) -> LSTMGenerator:
+    """The frozen LSTM of the reference tensors ``t`` (keys ``p00``-``p14``, row-vector convention, see above)."""
+    (V, E), H = t["p00"].shape, t["p02"].shape[0]
     model = LSTMGenerator(V, E, H, seq_len, start_token)
     # Reference gate order i (p01-03), f (p04-06), o (p07-09), c (p10-12) -> PyTorch order i, f, g, o.
     order = [(1, 2, 3), (4, 5, 6), (10, 11, 12), (7, 8, 9)]
@@ -104,6 +119,31 @@ def load_oracle_npz(path: str | Path, seq_len: int = 20, start_token: int = 0) -
     return _freeze(model)
 
 
+ORACLE_KINDS = ("seqgan", "texygen")
+
+# The reference's tensors in SeqGAN's key order (p00-p14) with their op seeds in RelGAN's OracleLstm.py: the
+# embedding, (W, U, b) of the input, forget, output gates and the cell candidate, then the output layer.
+_TEXYGEN_OP_SEEDS = (123314154, 111, 211, 311, 114, 115, 116, 997, 998, 999, 110, 111, 112, 12341, 56865246)
+
+
+def texygen_oracle(
+    seed: int,
+    vocab_size: int = 5000,
+    emb_dim: int = 32,
+    hidden_dim: int = 32,
+    seq_len: int = 20,
+    start_token: int = 0,
+) -> LSTMGenerator:
+    """RelGAN's (Texygen's) ``OracleLstm``: every tensor ~ N(0, 1) from its own stream ``(seed, op seed)``."""
+    V, E, H = vocab_size, emb_dim, hidden_dim
+    shapes = [(V, E)] + [(E, H), (H, H), (H,)] * 4 + [(H, V), (V,)]  # p00 .. p14
+    t = {}
+    for i, (shape, op_seed) in enumerate(zip(shapes, _TEXYGEN_OP_SEEDS, strict=True)):
+        stream = torch.Generator().manual_seed((seed * 1_000_000_007 + op_seed) % 2**63)
+        t[f"p{i:02d}"] = torch.randn(shape, generator=stream)
+    return _from_reference(t, seq_len, start_token)
+
+
 def build_oracle(
     weights: str,
     seed: int,
@@ -112,8 +152,16 @@ def build_oracle(
     hidden_dim: int,
     seq_len: int,
     start_token: int,
+    kind: str = "seqgan",
 ) -> LSTMGenerator:
-    """The oracle a recipe asks for: the ``.npz`` at ``weights`` if given, else the random oracle of ``seed``."""
+    """The oracle a recipe asks for: ``texygen``: :func:`texygen_oracle` of ``seed``; ``seqgan``: the ``.npz`` at
+    ``weights`` if given, else the random oracle of ``seed``."""
+    if kind == "texygen":
+        if weights:
+            raise UserError("oracle.kind = 'texygen' is built from oracle.seed: leave oracle.weights empty")
+        return texygen_oracle(seed, vocab_size, emb_dim, hidden_dim, seq_len, start_token)
+    if kind != "seqgan":
+        raise UserError(f"oracle.kind must be one of {', '.join(ORACLE_KINDS)}, got {kind!r}")
     if weights:
         return load_oracle_npz(weights, seq_len=seq_len, start_token=start_token)
     return random_oracle(seed, vocab_size, emb_dim, hidden_dim, seq_len, start_token)

@@ -19,8 +19,12 @@ The GAN losses average over the ``S`` logits of every sequence (:meth:`gan_logit
   the sequence take part in the max-pooling (or the window at start 0 for a sequence shorter than the filter),
   so the padding that follows a sequence does not change its score. With one-hots, a position is padding when
   its row has no mass off the PAD column (an all-zero row, as Gumbel rollouts write after EOS).
-- Initialisation: embedding truncated normal with std ``1/sqrt(V)`` (the reference's linear initializer);
-  other layers PyTorch's defaults.
+- Initialisation (``init``): ``"relgan"`` (the recipe default) is the reference's: truncated normals cut at 2 std
+  (TensorFlow's ``truncated_normal_initializer``): the embedding std ``1/sqrt(V)``, each convolution
+  ``sqrt(2 / (k w))`` (its ``conv2d`` with ``stddev=None``: one input channel), the highway, FC and output
+  matrices ``1/sqrt(fan_in)``; every bias 0; and the highway has **no biases** (its ``linear`` has
+  ``use_bias=False``), gate offset 0. ``"torch"``: the embedding as above, every other layer PyTorch's default,
+  a highway with biases (what this kind was before, and what a checkpoint without the key was built with).
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import ConfigError, in_range, positive
+from ..config import ConfigError, in_range, one_of, positive
 from .discriminator import FilterChecks
 from .registry import register
+from .rmc_generator import INITS, relgan_linear_init_
 
 
 @dataclass
@@ -49,9 +54,12 @@ class RelGANDiscriminatorConfig(FilterChecks):
     num_filters: list[int] = field(default_factory=lambda: [300, 300, 300, 300])
     dropout_keep: float = 0.75
     fc_dim: int = 100
+    init: str = "relgan"
+    """``relgan``: the reference's initialisers and a highway without biases; ``torch``: PyTorch's defaults."""
 
     def validate(self) -> None:
         positive(self, "emb_dim", "num_rep", "fc_dim")
+        one_of(self, "init", INITS)
         in_range(self, "dropout_keep", 0, 1, low_open=True)
         if self.emb_dim % self.num_rep:
             raise ConfigError("num_rep", f"must divide emb_dim ({self.emb_dim}), got {self.num_rep}")
@@ -75,8 +83,11 @@ class RelGANDiscriminator(nn.Module):
         dropout_keep: float = 0.75,
         fc_dim: int = 100,
         pad_token: int | None = None,
+        init: str = "torch",
     ) -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         filter_sizes = [int(k) for k in filter_sizes]
         num_filters = [int(f) for f in num_filters]
         if min(vocab_size, seq_len, emb_dim, num_rep, fc_dim) < 1 or emb_dim % num_rep:
@@ -92,19 +103,28 @@ class RelGANDiscriminator(nn.Module):
             raise ValueError(f"pad_token {pad_token} outside the vocabulary of size {vocab_size}")
         self.vocab_size, self.seq_len, self.emb_dim, self.num_rep = vocab_size, seq_len, emb_dim, num_rep
         self.filter_sizes, self.num_filters = filter_sizes, num_filters
-        self.dropout_keep, self.fc_dim, self.pad_token = float(dropout_keep), fc_dim, pad_token
+        self.dropout_keep, self.fc_dim, self.pad_token, self.init = float(dropout_keep), fc_dim, pad_token, init
         self.rep_width = emb_dim // num_rep
         self.num_features = d = sum(num_filters)
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_token)
         self.convs = nn.ModuleList(
             [nn.Linear(k * self.rep_width, f) for k, f in zip(filter_sizes, num_filters, strict=True)])
-        self.highway = nn.Linear(d, 2 * d)  # columns [:D]: transform, [D:]: gate
+        self.highway = nn.Linear(d, 2 * d, bias=init == "torch")  # columns [:D]: transform, [D:]: gate
         self.dropout = nn.Dropout(p=1.0 - self.dropout_keep)
         self.fc = nn.Linear(d, fc_dim)
         self.out = nn.Linear(fc_dim, 1)
         with torch.no_grad():
             std = vocab_size ** -0.5
             nn.init.trunc_normal_(self.embedding.weight, 0.0, std, -2 * std, 2 * std)
+            if init == "relgan":
+                for k, conv in zip(filter_sizes, self.convs, strict=True):
+                    std = (2.0 / (k * self.rep_width)) ** 0.5
+                    nn.init.trunc_normal_(conv.weight, 0.0, std, -2 * std, 2 * std)  # [F_k, k w]
+                    conv.bias.zero_()
+                relgan_linear_init_(self.highway.weight, d)  # [2D, D]: transform and gate, both 1/sqrt(D)
+                for layer in (self.fc, self.out):
+                    relgan_linear_init_(layer.weight, layer.in_features)
+                    layer.bias.zero_()
             if pad_token is not None:
                 self.embedding.weight[pad_token].zero_()
 
@@ -112,13 +132,13 @@ class RelGANDiscriminator(nn.Module):
     def from_config(cls, cfg: RelGANDiscriminatorConfig, vocab_size: int, seq_len: int,
                     pad_token: int | None = None, **_: Any) -> RelGANDiscriminator:
         return cls(vocab_size, seq_len, cfg.emb_dim, cfg.num_rep, cfg.filter_sizes, cfg.num_filters,
-                   cfg.dropout_keep, cfg.fc_dim, pad_token)
+                   cfg.dropout_keep, cfg.fc_dim, pad_token, cfg.init)
 
     def config(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "seq_len": self.seq_len, "emb_dim": self.emb_dim,
                 "num_rep": self.num_rep, "filter_sizes": list(self.filter_sizes),
                 "num_filters": list(self.num_filters), "dropout_keep": self.dropout_keep, "fc_dim": self.fc_dim,
-                "pad_token": self.pad_token}
+                "pad_token": self.pad_token, "init": self.init}
 
     def activation_bytes(self, batch: int) -> int:
         """float32 bytes one batch of relaxed one-hots ``[batch, T, V]`` keeps for backward: the input, the

@@ -16,12 +16,20 @@ The state is a memory ``M [B, N, D]`` of ``N = mem_slots`` rows of width ``D = n
 The logits at a state are ``W_out flatten(M) + b_out``. The initial memory is the identity (padded with zeros)
 in every row of the batch; the state at position 0 is that memory advanced by the start token, as for the LSTM.
 The query scale ``(2 key_size + head_size)^-1/2`` is the reference implementation's (it scales by the whole
-qkv width). Initialisation: PyTorch's defaults (not the reference's TF initializers). Sequence conventions are
-:mod:`seqgan_kit.models.generator`'s, so MLE, sampling, NLL metrics and the Gumbel rollout work unchanged.
+qkv width). Sequence conventions are :mod:`seqgan_kit.models.generator`'s, so MLE, sampling, NLL metrics and the
+Gumbel rollout work unchanged.
+
+Initialisation (``init``): ``"relgan"`` (the recipe default) is the reference's: every weight matrix a truncated
+normal (cut at 2 std, TensorFlow's ``truncated_normal_initializer``) with std ``1/sqrt(fan_in)`` (its
+``create_linear_initializer``), so the embedding ``[V, E]`` gets std ``1/sqrt(V)``, the output layer
+``1/sqrt(N D)``, the input projection ``1/sqrt(E)`` and the attention, MLP and gate matrices ``1/sqrt(D)``; every
+bias 0; LayerNorm gain 1 and offset 0. ``"torch"``: PyTorch's defaults (``nn.Embedding`` N(0, 1), ``nn.Linear``
+uniform), what this kind used before (and what a checkpoint without the key was built with).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +37,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import positive
+from ..config import one_of, positive
 from .generator import SequenceGenerator
 from .registry import register
+
+INITS = ("relgan", "torch")
+
+
+def relgan_linear_init_(weight: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """RelGAN's ``create_linear_initializer``: N(0, 1/fan_in) truncated at 2 std, in place."""
+    std = fan_in ** -0.5
+    return nn.init.trunc_normal_(weight, 0.0, std, -2 * std, 2 * std)
 
 
 @dataclass
@@ -45,9 +61,12 @@ class RMCGeneratorConfig:
     num_heads: int = 2
     mlp_layers: int = 2
     """Layers of the post-attention MLP (each of width num_heads * head_size)."""
+    init: str = "relgan"
+    """``relgan``: the reference's truncated-normal initialisers; ``torch``: PyTorch's defaults (module docstring)."""
 
     def validate(self) -> None:
         positive(self, "emb_dim", "mem_slots", "head_size", "num_heads", "mlp_layers")
+        one_of(self, "init", INITS)
 
 
 @register("generator", "rmc", RMCGeneratorConfig)
@@ -59,10 +78,14 @@ class RMCGenerator(SequenceGenerator):
 
     def __init__(self, vocab_size: int, max_len: int = 20, emb_dim: int = 32, mem_slots: int = 1,
                  head_size: int = 256, num_heads: int = 2, mlp_layers: int = 2, start_token: int = 0,
-                 eos_token: int | None = None, pad_token: int = 0) -> None:
-        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token)
+                 eos_token: int | None = None, pad_token: int = 0, banned_tokens: Sequence[int] = (),
+                 init: str = "torch") -> None:
+        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token, banned_tokens)
         if min(emb_dim, mem_slots, head_size, num_heads, mlp_layers) < 1:
             raise ValueError("emb_dim, mem_slots, head_size, num_heads and mlp_layers must be positive")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        self.init = init
         self.emb_dim, self.mem_slots, self.head_size, self.num_heads = emb_dim, mem_slots, head_size, num_heads
         self.mlp_layers = mlp_layers
         d = head_size * num_heads
@@ -76,17 +99,29 @@ class RMCGenerator(SequenceGenerator):
         self.gate_input = nn.Linear(d, 2 * d, bias=False)
         self.gate_memory = nn.Linear(d, 2 * d, bias=False)
         self.proj = nn.Linear(mem_slots * d, vocab_size)
-        init = torch.eye(mem_slots, d)  # identity rows, zero-padded / truncated to the width
-        self.register_buffer("init_memory", init, persistent=False)
+        init_memory = torch.eye(mem_slots, d)  # identity rows, zero-padded / truncated to the width
+        self.register_buffer("init_memory", init_memory, persistent=False)
+        if init == "relgan":
+            self.relgan_init_()
+
+    @torch.no_grad()
+    def relgan_init_(self) -> None:
+        """The reference's initialisers (module docstring): truncated normals of std 1/sqrt(fan_in), zero biases."""
+        relgan_linear_init_(self.embedding.weight, self.vocab_size)  # [V, E]: RelGAN's g_emb, std 1/sqrt(V)
+        for layer in (self.input_proj, self.qkv, *self.mlp, self.gate_input, self.gate_memory, self.proj):
+            relgan_linear_init_(layer.weight, layer.in_features)  # weight [out, in]
+            if layer.bias is not None:
+                layer.bias.zero_()
 
     @classmethod
     def from_config(cls, cfg: RMCGeneratorConfig, **sizes: Any) -> RMCGenerator:
         return cls(emb_dim=cfg.emb_dim, mem_slots=cfg.mem_slots, head_size=cfg.head_size, num_heads=cfg.num_heads,
-                   mlp_layers=cfg.mlp_layers, **sizes)
+                   mlp_layers=cfg.mlp_layers, init=cfg.init, **sizes)
 
     def config(self) -> dict[str, Any]:
         return {**self.special_tokens(), "emb_dim": self.emb_dim, "mem_slots": self.mem_slots,
-                "head_size": self.head_size, "num_heads": self.num_heads, "mlp_layers": self.mlp_layers}
+                "head_size": self.head_size, "num_heads": self.num_heads, "mlp_layers": self.mlp_layers,
+                "init": self.init}
 
     def state_floats(self) -> int:
         """A position keeps the embedding and, per memory row (input included), q/k/v, attention, MLP layers,

@@ -19,6 +19,10 @@ class EvalConfig:
     """Text task: generated samples scored with BLEU against the test split at every evaluation (0: none)."""
     bleu_references: int = 2000
     """Text task: test examples used as BLEU references during training (0: all)."""
+    nll_gen: bool = False
+    """Also log ``nll_gen``, RelGAN's NLL_gen: the generator's NLL on the *training* data with RelGAN's
+    normalisation (every position of a fixed-length sequence, PADs included), beside ``nll_test`` (held-out,
+    padding excluded). One more pass over the training set per evaluation; the Gumbel recipes turn it on."""
 
     def validate(self) -> None:
         positive(self, "n_samples", "batch_size")

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import ConfigError, positive
+from ..config import ConfigError, one_of, positive
 from ..data.tokens import read_token_file
 from ..distributed import Ranks
 from ..errors import UserError
 from ..metrics.nll import nll_oracle_sum, sequence_nll_sum
 from ..models.generator import SequenceGenerator
-from ..models.oracle import build_oracle
+from ..models.oracle import ORACLE_KINDS, build_oracle
 from .evaluation import EvalConfig
 
 
@@ -21,6 +21,10 @@ from .evaluation import EvalConfig
 class OracleConfig:
     """The synthetic task: a target LSTM that generates the "real" data and scores generated samples."""
 
+    kind: str = "seqgan"
+    """``seqgan``: SeqGAN's target LSTM (``weights``, or random N(0, 1) weights from ``seed``). ``texygen``: the
+    ``OracleLstm`` of RelGAN / Texygen, random N(0, 1) from ``seed`` with the reference's per-tensor seeds (see
+    :mod:`seqgan_kit.models.oracle`), for RelGAN's oracle numbers like for like."""
     weights: str = ""
     """Path to the reference oracle ``.npz`` (keys p00-p14). Empty: random N(0, 1) weights from ``seed``."""
     seed: int = 88
@@ -39,6 +43,9 @@ class OracleConfig:
 
     def validate(self) -> None:
         positive(self, "vocab_size", "emb_dim", "hidden_dim", "seq_len", "n_train", "n_test")
+        one_of(self, "kind", ORACLE_KINDS)
+        if self.kind == "texygen" and self.weights:
+            raise ConfigError("weights", "must be empty with oracle.kind = 'texygen' (built from oracle.seed)")
         if not 0 <= self.start_token < self.vocab_size:
             raise ConfigError("start_token", f"must lie in [0, {self.vocab_size}), got {self.start_token}")
 
@@ -54,7 +61,7 @@ class SyntheticTask:
         self.cfg = cfg
         self.eval_cfg = eval_cfg
         self.oracle = build_oracle(
-            cfg.weights, cfg.seed, cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.seq_len, cfg.start_token
+            cfg.weights, cfg.seed, cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.seq_len, cfg.start_token, cfg.kind
         ).to(device)
         if cfg.weights and self.oracle.vocab_size != cfg.vocab_size:
             raise UserError(
@@ -89,7 +96,9 @@ class SyntheticTask:
 
     def evaluate(self, generator: SequenceGenerator, rng: torch.Generator | None = None,
                  ranks: Ranks | None = None) -> dict[str, float]:
-        """NLL_oracle of fresh generator samples (drawn with ``rng``) and NLL_test on the held-out samples.
+        """NLL_oracle of fresh generator samples (drawn with ``rng``), NLL_test on the held-out samples and, when
+        ``eval.nll_gen``, RelGAN's NLL_gen on the training samples (every position counts: the oracle's
+        sequences are fixed-length, which is what ``data.ending = "pad"`` means for text).
 
         With several ``ranks`` each samples its share of ``eval.n_samples`` (with its own ``rng``) and scores its
         share of the test set; the sums are added over the ranks before dividing.
@@ -99,7 +108,11 @@ class SyntheticTask:
         oracle = nll_oracle_sum(generator, self.oracle, ranks.count(e.n_samples), e.batch_size, rng)
         test = sequence_nll_sum(generator, ranks.shard(self.test), e.batch_size)
         o_sum, o_count, t_sum, t_count = ranks.sums(*oracle, *test)
-        return {"nll_oracle": o_sum / max(o_count, 1), "nll_test": t_sum / max(t_count, 1)}
+        result = {"nll_oracle": o_sum / max(o_count, 1), "nll_test": t_sum / max(t_count, 1)}
+        if e.nll_gen:
+            g_sum, g_count = ranks.sums(*sequence_nll_sum(generator, ranks.shard(self.train), e.batch_size))
+            result["nll_gen"] = g_sum / max(g_count, 1)
+        return result
 
 
 def _sha256(*tensors: torch.Tensor) -> str:

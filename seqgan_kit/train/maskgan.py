@@ -171,6 +171,8 @@ class MaskGANTrainer(Trainer):
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
+        if cfg.task == "text" and cfg.data.ending != "eos":
+            raise ConfigError("data.ending", "algorithm 'maskgan' fills sentences that end in EOS: set 'eos'")
         s = cfg.algo
         if s.tie_softmax and cfg.generator.emb_dim != cfg.generator.hidden_dim:
             raise ConfigError("maskgan.tie_softmax", f"needs generator.emb_dim == generator.hidden_dim (got "

@@ -122,13 +122,18 @@ class ExperimentConfig:
 
     @property
     def seq_len(self) -> int:
-        """Tokens per training sequence: the oracle's length, or a text example's ``max_len`` plus EOS."""
-        return self.oracle.seq_len if self.task == "synthetic" else self.data.max_len + 1
+        """Tokens per training sequence: the oracle's length, or a text example's ``max_len`` plus EOS
+        (``data.ending = "pad"``: ``max_len``, no EOS)."""
+        if self.task == "synthetic":
+            return self.oracle.seq_len
+        return self.data.max_len + (1 if self.data.ending == "eos" else 0)
 
     @property
     def seq_len_source(self) -> str:
         """Which keys set :attr:`seq_len` (for error messages)."""
-        return "oracle.seq_len" if self.task == "synthetic" else "data.max_len + 1 (EOS)"
+        if self.task == "synthetic":
+            return "oracle.seq_len"
+        return "data.max_len + 1 (EOS)" if self.data.ending == "eos" else "data.max_len (data.ending = 'pad')"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``config.toml``; the algorithm's table appears under its own name."""
