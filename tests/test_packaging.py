@@ -138,15 +138,15 @@ def _without(monkeypatch, *packages):
     monkeypatch.setattr(importlib, "import_module", blocked)
 
 
-@pytest.mark.parametrize(("package", "overrides", "extra"), [
-    ("datasets", ["data.hf_dataset=some/dataset"], "hf"),
-    ("gensim", ['algorithm="word2vec"'], "encoders"),
+@pytest.mark.parametrize(("package", "recipe", "overrides", "extra"), [
+    ("datasets", "coco_mle.toml", ["data.hf_dataset=some/dataset"], "hf"),
+    ("gensim", "coco_word2vec.toml", [], "encoders"),
 ])
-def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, capsys, package, overrides, extra):
+def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, capsys, package, recipe, overrides, extra):
     _without(monkeypatch, package)
     args = [a for o in overrides for a in ("--set", o)]
     run = tmp_path / "run"
-    assert main(["train", str(ROOT / "recipes" / "coco_mle.toml"), *args, "--run-dir", str(run)]) == 2
+    assert main(["train", str(ROOT / "recipes" / recipe), *args, "--run-dir", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("seqgan-kit: error: ")
     assert err[0].endswith(f"needs the optional package {package!r}: pip install 'seqgan-kit[{extra}]'")

@@ -747,8 +747,9 @@ def test_the_fast_catalogue_subset_gives_what_every_case_expects():
     assert " 0 not" in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
 
 
-@pytest.mark.slow
+@pytest.mark.catalogue
 def test_the_whole_catalogue_gives_what_every_case_expects(tmp_path):
+    """All ~145 cases (about 15 minutes on 2 cores): outside the default run, ``python -m pytest -m catalogue``."""
     proc = subprocess.run([sys.executable, str(CATALOGUE), "--out", str(tmp_path / "r.md")], capture_output=True,
                           text=True, env=ENV, timeout=3600)
     assert proc.returncode == 0, "\n".join(line for line in proc.stdout.splitlines() if "MISMATCH" in line)
