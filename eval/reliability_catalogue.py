@@ -200,9 +200,7 @@ def _text_corpus(work: Path) -> None:
     lines = [f"the {rnd.choice(nouns)} {rnd.choice(verbs)} a {rnd.choice(nouns)}" for _ in range(300)]
     _write(work / "corpus" / "train.txt", "\n".join(lines[:250]) + "\n")
     _write(work / "corpus" / "test.txt", "\n".join(lines[250:]) + "\n")
-    _write(work / "text.toml", f"""name = "tiny_text"
-task = "text"
-algorithm = "mle"
+    data_table = f"""task = "text"
 seed = 0
 device = "cpu"
 
@@ -211,7 +209,9 @@ name = "tiny_words"
 dir = "{work / 'corpus'}"
 tokenizer = "whitespace"
 max_len = 8
-
+"""
+    _write(work / "w2v.toml", 'name = "tiny_w2v"\nalgorithm = "word2vec"\n' + data_table)
+    _write(work / "text.toml", 'name = "tiny_text"\nalgorithm = "mle"\n' + data_table + """
 [generator]
 emb_dim = 8
 hidden_dim = 8
@@ -525,7 +525,7 @@ def cases() -> list[Case]:
              ["train", RECIPE, *t, "--set", "algorithm=word2vec", "--run-dir", "n9"],
                   expect=(2, "seqgan-kit: error: task: algorithm 'word2vec' trains")),
         Case("train skipthought", "corpus without neighbours",
-             ["train", "text.toml", "--set", "algorithm=skipthought", "--run-dir", "n10", *th],
+             ["train", "w2v.toml", "--set", "algorithm=skipthought", "--run-dir", "n10", *th],
                   expect=(2, "seqgan-kit: error: data.neighbours: corpus 'tiny_words' names")),
         Case("fill", "a run that cannot fill (plain MLE)", ["fill", "mle", "1 ___ 3"],
              expect=(2, 'seqgan-kit: error: mle: its generator (kind')),
@@ -643,7 +643,7 @@ SETUP_RUNS = {
     "mle": ["train", RECIPE, *sets(TINY), "--run-dir", "mle", "--threads", "1"],
     "seqgan": ["train", RECIPE, *sets(TINY + SEQGAN), "--run-dir", "seqgan", "--threads", "1"],
     "text": ["train", "text.toml", "--run-dir", "text", "--threads", "1"],
-    "w2v": ["train", "text.toml", "--run-dir", "w2v", *sets(["algorithm=word2vec", "word2vec.vector_size=8",
+    "w2v": ["train", "w2v.toml", "--run-dir", "w2v", *sets(["word2vec.vector_size=8",
                                                               "word2vec.min_count=1", "word2vec.epochs=1",
                                                               "word2vec.workers=1"])],
     "mg": ["train", "text.toml", "--run-dir", "mg", "--threads", "1", *sets(
