@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 
@@ -13,6 +15,18 @@ def diverged(where: str, what: str = "loss") -> str:
     """The one-line message of a run whose numbers went non-finite."""
     return (f"training diverged: non-finite {what} at {where}; the last good checkpoint is kept; "
             f"lower the learning rate")
+
+
+@contextlib.contextmanager
+def sampling_stops_divergence(where: str) -> Iterator[None]:
+    """Sampling from a generator whose weights went non-finite (the samplers' ValueError) is a diverged run:
+    one line naming ``where``, not a traceback."""
+    try:
+        yield
+    except ValueError as exc:
+        if "non-finite" not in str(exc):
+            raise
+        raise UserError(diverged(where, "probabilities")) from None
 
 
 def finite_loss(loss: torch.Tensor | float, where: str) -> float:

@@ -45,7 +45,7 @@ from ..runs.checkpoint import (
 from ..runs.rundir import RunDir
 from ..runs.tracking import Tracker, sample_lines, say
 from ..tasks.synthetic import SyntheticTask
-from .divergence import diverged
+from .divergence import sampling_stops_divergence
 from .recipe import ExperimentConfig
 from .registry import PhaseFn
 from .warm_start import reuse_vocabulary
@@ -246,12 +246,8 @@ class Experiment:
         whose weights went non-finite cannot be sampled: that is reported as a diverged run (on every rank,
         since every rank holds the same weights).
         """
-        try:
+        with sampling_stops_divergence(f"{phase} step {unit}"):
             result = self.task.evaluate(self.generator, self.eval_rng(phase, unit), self.ranks)
-        except ValueError as exc:
-            if "non-finite" not in str(exc):
-                raise
-            raise UserError(diverged(f"{phase} step {unit}", "probabilities")) from None
         return self.ranks.broadcast(result)
 
     def log(self, phase: str, unit: str, value: int, total: int, metrics: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from ..distributed import Ranks, Wrapped
 from ..models.discriminator import CNNDiscriminator
 from ..rl.policy_gradient import policy_gradient_loss
 from ..rl.rollout import RolloutPolicy, rollout_rewards
-from .divergence import backward_step, finite_loss
+from .divergence import backward_step, finite_loss, sampling_stops_divergence
 from .registry import PhaseFn, register_algorithm
 from .trainer import Trainer, run_units
 
@@ -154,7 +154,8 @@ class SeqGANTrainer(Trainer):
     def _d_round(self, epochs: int, where: str = "a discriminator round") -> tuple[float, float]:
         s, exp = self.cfg, self.exp
         exp.generator.eval()
-        negatives = exp.generator.sample(s.n_negative, batch_size=exp.cfg.eval.batch_size)
+        with sampling_stops_divergence(where):
+            negatives = exp.generator.sample(s.n_negative, batch_size=exp.cfg.eval.batch_size)
         positives = exp.task.train
         if s.n_negative < len(positives):  # balanced classes: as many fresh random positives as negatives
             positives = positives[torch.randperm(len(positives))[: s.n_negative].to(positives.device)]
