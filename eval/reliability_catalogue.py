@@ -208,7 +208,7 @@ device = "cpu"
 name = "tiny_words"
 dir = "{work / 'corpus'}"
 tokenizer = "whitespace"
-max_len = 8
+max_tokens = 8
 """
     _write(work / "w2v.toml", 'name = "tiny_w2v"\nalgorithm = "word2vec"\n' + data_table)
     _write(work / "text.toml", 'name = "tiny_text"\nalgorithm = "mle"\n' + data_table + """
@@ -438,7 +438,7 @@ def cases() -> list[Case]:
         # ---------------------------------------------------------------- eval nll-test
         Case("eval nll-test", "baseline", ["eval", "nll-test", "--checkpoint", "mle", "--samples", "ids6.txt"],
              expect=(0, 'nll_test')),
-        Case("eval nll-test", "longer than the model's max_len",
+        Case("eval nll-test", "longer than the model's seq_len",
              ["eval", "nll-test", "--checkpoint", "mle", "--samples", "ids7.txt"],
                   expect=(2, 'seqgan-kit: error: ids7.txt has sequences of')),
         Case("eval nll-test", "id outside the vocabulary",
@@ -450,7 +450,7 @@ def cases() -> list[Case]:
         Case("eval nll-test", "text run, ids from sample --ids",
              shell="{py} sample text -n 5 --seed 0 --ids --out text_ids.txt && "
                    "{py} eval nll-test --checkpoint text --samples text_ids.txt", expect=(0, 'nll_test')),
-        Case("eval nll-test", "text run, ids longer than its max_len",
+        Case("eval nll-test", "text run, ids longer than its seq_len",
              ["eval", "nll-test", "--checkpoint", "text", "--samples", "ids10.txt"],
                   expect=(2, 'seqgan-kit: error: ids10.txt has sequences of')),
         # ---------------------------------------------------------------- eval bleu / self-bleu
@@ -613,8 +613,8 @@ def cases() -> list[Case]:
         Case("fill", "___{-1}", ["fill", "mg", "the ___{-1} sees"], expect=(2, "{-1}")),
         Case("eval infill", "--ref of another corpus (every token unknown)",
              ["eval", "infill", "mg", "--ref", "latin_words.txt"], expect=(2, "outside the run's vocabulary")),
-        Case("train text", "data.max_len = 100000 (estimated before allocating: fits this tiny corpus)",
-             ["train", "text.toml", "--set", "data.max_len=100000", "--run-dir", "x3"],
+        Case("train text", "data.max_tokens = 100000 (estimated before allocating: fits this tiny corpus)",
+             ["train", "text.toml", "--set", "data.max_tokens=100000", "--run-dir", "x3"],
              expect=(0, "data: tiny_words")),
         Case("train mle", "generator.kind = maskgan with algorithm = mle",
              ["train", RECIPE, *t, "--set", "generator.kind=maskgan", "--run-dir", "x4"], expect=(2, "maskgan"),),

@@ -155,7 +155,7 @@ class Run:
     def nll(self, data: Sequence[str] | torch.Tensor | Sequence[Sequence[int]]) -> float:
         """Mean per-token negative log-likelihood (nats) of ``data`` under the generator.
 
-        Text runs: sentences, tokenized and encoded as in training (cut to ``data.max_len``, EOS counted; tokens
+        Text runs: sentences, tokenized and encoded as in training (cut to ``data.max_tokens``, EOS counted; tokens
         outside the vocabulary read as UNK). Synthetic runs: token ids ``[N, T]`` (a tensor or lists), each id
         checked against the vocabulary.
         """
@@ -169,15 +169,15 @@ class Run:
             if isinstance(data, str) or not all(isinstance(s, str) for s in data):
                 raise UserError("a text run's nll takes a list of sentences (strings)")
             lines = [s.lower() for s in data] if model.data.lowercase else list(data)
-            rows, _ = encode_examples([model.tokenizer.tokenize(s) for s in lines], model.vocab, gen.max_len)
+            rows, _ = encode_examples([model.tokenizer.tokenize(s) for s in lines], model.vocab, gen.seq_len)
             return sequence_nll(gen, rows.to(gen.device))
         ids = torch.as_tensor(data, dtype=torch.long)
         if ids.dim() != 2 or ids.numel() == 0:
             raise UserError(f"token ids must be a non-empty [N, T] array, got shape {tuple(ids.shape)}")
         if int(ids.min()) < 0 or int(ids.max()) >= gen.vocab_size:
             raise UserError(f"token ids must lie in [0, {gen.vocab_size}), got {int(ids.min())}..{int(ids.max())}")
-        if ids.shape[1] > gen.max_len:
-            raise UserError(f"sequences of {ids.shape[1]} tokens are longer than the model's max_len {gen.max_len}")
+        if ids.shape[1] > gen.seq_len:
+            raise UserError(f"sequences of {ids.shape[1]} tokens are longer than the model's seq_len {gen.seq_len}")
         return sequence_nll(gen, ids.to(gen.device))
 
     def fill(self, template: str, n: int = 1, temperature: float = 1.0, seed: int = 0) -> list[str]:
@@ -192,10 +192,10 @@ class Run:
         parsed = parse_template(template)
         if self.task == "text":
             model = self.text_model
-            rows, present, _ = text_rows(parsed, model.tokenizer, model.vocab, gen.max_len, gen.eos_token,
+            rows, present, _ = text_rows(parsed, model.tokenizer, model.vocab, gen.seq_len, gen.eos_token,
                                          gen.pad_token)
         else:
-            rows, present = id_row(parsed, gen.vocab_size, gen.max_len)
+            rows, present = id_row(parsed, gen.vocab_size, gen.seq_len)
         rng = torch.Generator(device=gen.device).manual_seed(seed)
         filled = fill_best(gen, rows, present, n, temperature, rng)
         if self.task == "text":

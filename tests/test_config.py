@@ -91,14 +91,14 @@ def write(path, text):
 def test_a_corpus_card_fills_data_keys_under_the_recipe_and_the_overrides(tmp_path):
     cards = tmp_path / "corpora"
     cards.mkdir()
-    write(cards / "c.toml", 'name = "c"\ntokenizer = "whitespace"\nmax_len = 30\nbleu_orders = [2, 3]\n'
+    write(cards / "c.toml", 'name = "c"\ntokenizer = "whitespace"\nmax_tokens = 30\nbleu_orders = [2, 3]\n'
                             'description = "for people only"\nsource = "x"\n')
     recipes = tmp_path / "recipes"
     recipes.mkdir()
-    recipe = write(recipes / "r.toml", 'task = "text"\n[data]\ncard = "../corpora/c.toml"\nmax_len = 20\n')
+    recipe = write(recipes / "r.toml", 'task = "text"\n[data]\ncard = "../corpora/c.toml"\nmax_tokens = 20\n')
     cfg = load_recipe(recipe, ["data.bleu_orders=[4]"])
     assert (cfg.data.name, cfg.data.tokenizer) == ("c", "whitespace")  # from the card
-    assert cfg.data.max_len == 20 and cfg.seq_len == 21  # the recipe beats the card; + EOS
+    assert cfg.data.max_tokens == 20 and cfg.seq_len == 21  # the recipe beats the card; + EOS
     assert cfg.data.bleu_orders == [4]  # --set beats both
     assert Path(cfg.data.card) == recipes / "../corpora/c.toml"
     no_card = load_recipe(recipe, ["data.card="])
@@ -115,8 +115,8 @@ def test_bad_cards_and_text_settings_give_errors_naming_the_key(tmp_path):
         build_config({"task": "text", "data": {"tokenizer": "bpe"}})
     with pytest.raises(UserError, match="task: expected one of"):
         build_config({"task": "images"})
-    with pytest.raises(UserError, match=r"exceeds the sequence length 11 \(data.max_len \+ 1"):
-        build_config({"task": "text", "algorithm": "seqgan", "data": {"max_len": 10}})
+    with pytest.raises(UserError, match=r"exceeds the sequence length 11 \(data.max_tokens \+ 1"):
+        build_config({"task": "text", "algorithm": "seqgan", "data": {"max_tokens": 10}})
     with pytest.raises(UserError, match="data.bleu_orders"):
         build_config({"task": "text", "data": {"bleu_orders": [7]}})
 

@@ -45,12 +45,12 @@ def write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def check_layout(rows: torch.Tensor, max_len: int) -> None:
+def check_layout(rows: torch.Tensor, max_tokens: int) -> None:
     """The encoding convention: one EOS per row, PAD exactly after it, no PAD/BOS/EOS before it."""
-    assert rows.dtype == torch.int64 and rows.shape[1] == max_len + 1
+    assert rows.dtype == torch.int64 and rows.shape[1] == max_tokens + 1
     assert ((rows == EOS).sum(dim=1) == 1).all()
     lengths = row_lengths(rows)
-    positions = torch.arange(max_len + 1)[None, :]
+    positions = torch.arange(max_tokens + 1)[None, :]
     assert (rows[positions > lengths[:, None]] == PAD).all()
     assert (rows[positions < lengths[:, None]] > EOS).all()  # ids 0-2 never occur before EOS
 
@@ -59,7 +59,7 @@ def check_layout(rows: torch.Tensor, max_len: int) -> None:
 def test_encode_examples_layout_and_truncation():
     vocab = Vocab.build([list("abcdefg")])
     a, b, c, d, e = vocab.encode("abcde")
-    rows, truncated = encode_examples([list("abc"), list("abcde"), list("abcdefg"), list("a?")], vocab, max_len=5)
+    rows, truncated = encode_examples([list("abc"), list("abcde"), list("abcdefg"), list("a?")], vocab, max_tokens=5)
     assert truncated == 1
     assert rows.tolist() == [
         [a, b, c, EOS, PAD, PAD],
@@ -71,7 +71,7 @@ def test_encode_examples_layout_and_truncation():
     assert row_lengths(rows).tolist() == [3, 5, 5, 2]
     assert unk_rate(rows) == pytest.approx(1 / 15)
     assert decode_rows(rows, vocab, CharTokenizer()) == ["abc", "abcde", "abcde", "a<unk>"]
-    empty, n = encode_examples([], vocab, max_len=3)
+    empty, n = encode_examples([], vocab, max_tokens=3)
     assert empty.shape == (0, 4) and n == 0
 
 
@@ -232,7 +232,7 @@ def test_hf_folder_of_jsonl_files(tmp_path, offline_hf):
     for split, texts in {"train": POEMS[:2], "test": POEMS[2:3]}.items():
         rows = [json.dumps({"poem": t, "n": i}, ensure_ascii=False) for i, t in enumerate(texts)]
         write(folder / f"{split}.jsonl", rows)
-    cfg = hf_cfg(str(folder), text_field="poem", tokenizer="char", max_len=12)
+    cfg = hf_cfg(str(folder), text_field="poem", tokenizer="char", max_tokens=12)
     assert load_lines(cfg, seed=0) == (POEMS[:2], POEMS[2:3])
     data = prepare_text_data(cfg, tmp_path / "run", seed=0, log=lambda s: None)
     assert data.train.shape == (2, 13) and data.test_lines == POEMS[2:3]
@@ -250,7 +250,7 @@ def test_hf_unreachable_hub_id(offline_hf):
 def test_prepare_char_corpus(tmp_path):
     write(tmp_path / "c" / "train.txt", [" ".join(p) for p in POEMS[:3]] + ["", "床前明月光，疑是地上霜。举头望明月。"])
     write(tmp_path / "c" / "test.txt", POEMS[3:] + ["床前明月"])
-    cfg = DataConfig(name="tiny", dir=str(tmp_path / "c"), tokenizer="char", max_len=12)
+    cfg = DataConfig(name="tiny", dir=str(tmp_path / "c"), tokenizer="char", max_tokens=12)
     logged: list[str] = []
     data = prepare_text_data(cfg, tmp_path / "run", seed=0, log=logged.append)
     assert isinstance(data, TextData) and isinstance(data.tokenizer, CharTokenizer)
@@ -275,13 +275,13 @@ def test_prepare_char_corpus(tmp_path):
 def test_truncating_over_one_percent_warns_on_stderr_naming_the_key(tmp_path, capsys):
     write(tmp_path / "c" / "train.txt", [" ".join(p) for p in POEMS[:3]] + ["床前明月光，疑是地上霜。举头望明月。"])
     write(tmp_path / "c" / "test.txt", POEMS[3:])
-    cfg = DataConfig(name="tiny", dir=str(tmp_path / "c"), tokenizer="char", max_len=12)
+    cfg = DataConfig(name="tiny", dir=str(tmp_path / "c"), tokenizer="char", max_tokens=12)
     prepare_text_data(cfg, tmp_path / "run", seed=0, log=lambda _: None)
     err = capsys.readouterr().err.splitlines()
     assert err == ["seqgan-kit: warning: tiny: 1 of 5 examples (20.0%: 1 of 4 training, 0 of 1 test) are longer "
-                   "than data.max_len = 12 tokens and lose their end (training lengths: p95 18, p99 18, max 18); "
-                   "to keep them: --set data.max_len=18 or more"]
-    prepare_text_data(DataConfig(name="tiny", dir=str(tmp_path / "c"), tokenizer="char", max_len=18),
+                   "than data.max_tokens = 12 tokens and lose their end (training lengths: p95 18, p99 18, max 18); "
+                   "to keep them: --set data.max_tokens=18 or more"]
+    prepare_text_data(DataConfig(name="tiny", dir=str(tmp_path / "c"), tokenizer="char", max_tokens=18),
                       tmp_path / "run2", seed=0, log=lambda _: None)
     assert capsys.readouterr().err == ""  # nothing cut: no warning
 
@@ -289,7 +289,7 @@ def test_truncating_over_one_percent_warns_on_stderr_naming_the_key(tmp_path, ca
 def test_prepare_lowercases_whitespace_text(tmp_path):
     write(tmp_path / "train.txt", ["A Man rides a HORSE .", "a man eats ."])
     write(tmp_path / "test.txt", ["A Horse eats a Carrot ."])
-    cfg = DataConfig(dir=str(tmp_path), tokenizer="whitespace", lowercase=True, max_len=8, min_freq=2)
+    cfg = DataConfig(dir=str(tmp_path), tokenizer="whitespace", lowercase=True, max_tokens=8, min_freq=2)
     data = prepare_text_data(cfg, tmp_path / "run", seed=0, log=lambda s: None)
     assert isinstance(data.tokenizer, WhitespaceTokenizer)
     assert data.vocab.tokens == [*SPECIALS, "a", ".", "man"]  # a: 3, then "." and "man": 2 (by token)
@@ -303,7 +303,7 @@ def spm_corpus(tmp_path: Path) -> DataConfig:
     write(tmp_path / "speech" / "train.txt", paragraphs[:100])
     write(tmp_path / "speech" / "test.txt", paragraphs[100:])
     return DataConfig(name="speech", dir=str(tmp_path / "speech"), tokenizer="sentencepiece", spm_vocab_size=150,
-                      segment="sentence", max_len=24)
+                      segment="sentence", max_tokens=24)
 
 
 def test_prepare_reuses_vocab_and_spm_model_on_resume(tmp_path):
@@ -373,7 +373,7 @@ def test_load_text_pipeline(tmp_path):
 def test_prepare_with_no_training_token(tmp_path):
     write(tmp_path / "train.txt", ["a"])
     write(tmp_path / "test.txt", ["b"])
-    cfg = DataConfig(dir=str(tmp_path), tokenizer="whitespace", max_len=4)
+    cfg = DataConfig(dir=str(tmp_path), tokenizer="whitespace", max_tokens=4)
     data = prepare_text_data(cfg, tmp_path / "run", seed=0, log=lambda s: None)
     assert data.train.tolist() == [[4, EOS, PAD, PAD, PAD]] and data.test.tolist() == [[UNK, EOS, PAD, PAD, PAD]]
 
@@ -399,14 +399,14 @@ def test_card_produces_data_from_shared_corpus(tmp_path, name, n_test, vocab_min
     recipe = {"task": "text", "data": {"card": str(CARDS / f"{name}.toml"), "dir": str(folder), "max_train": 2000}}
     cfg = build_config(recipe).data
     data = prepare_text_data(cfg, tmp_path / "run", seed=0, log=lambda s: None)
-    assert data.train.shape == (2000, cfg.max_len + 1) and data.test.shape == (n_test, cfg.max_len + 1)
-    check_layout(data.train, cfg.max_len)
-    check_layout(data.test, cfg.max_len)
+    assert data.train.shape == (2000, cfg.max_tokens + 1) and data.test.shape == (n_test, cfg.max_tokens + 1)
+    check_layout(data.train, cfg.max_tokens)
+    check_layout(data.test, cfg.max_tokens)
     s = data.stats
     assert s["truncated_train"] / s["n_train"] < 0.05 and s["truncated_test"] / s["n_test"] < 0.06
     assert len(data.vocab) > vocab_min and s["unk_rate_test"] < max_unk
     if name.startswith("poetry"):
-        assert s["truncated_train"] == s["truncated_test"] == 0 and (row_lengths(data.train) == cfg.max_len).all()
+        assert s["truncated_train"] == s["truncated_test"] == 0 and (row_lengths(data.train) == cfg.max_tokens).all()
         known = int((~(data.test == UNK).any(dim=1)).nonzero()[0])  # a test poem without UNK
         assert data.decode(data.test[known:known + 1]) == ["".join(data.test_lines[known].split())]
 
@@ -417,4 +417,4 @@ def test_test_only_card(tmp_path):
     with pytest.raises(UserError, match="corpus 'emnlp_news' has no training file"):
         prepare_text_data(cfg, tmp_path / "run", seed=0, log=lambda s: None)
     lengths = [len(line.split()) for line in (folder / "test.txt").read_text(encoding="utf-8").splitlines()]
-    assert len(lengths) == 10000 and max(lengths) == cfg.max_len  # max_len covers every test sentence
+    assert len(lengths) == 10000 and max(lengths) == cfg.max_tokens  # max_tokens covers every test sentence

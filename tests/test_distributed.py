@@ -137,11 +137,11 @@ def _tasks(corpus, workdir):
     evals = EvalConfig(n_samples=101, batch_size=32, bleu_samples=37, bleu_references=50)
     synthetic = SyntheticTask(OracleConfig(vocab_size=30, emb_dim=8, hidden_dim=8, seq_len=7, n_train=16, n_test=53),
                               evals, data_seed=0, device=torch.device("cpu"))
-    text = TextTask(DataConfig(name="toy", dir=str(corpus), tokenizer="whitespace", max_len=12, bleu_orders=[2, 3]),
+    text = TextTask(DataConfig(name="toy", dir=str(corpus), tokenizer="whitespace", max_tokens=12, bleu_orders=[2, 3]),
                     evals, Path(workdir), torch.device("cpu"), seed=0)
     torch.manual_seed(0)
-    generators = (LSTMGenerator(vocab_size=30, emb_dim=8, hidden_dim=8, max_len=7),
-                  LSTMGenerator(vocab_size=text.vocab_size, emb_dim=8, hidden_dim=8, max_len=text.seq_len,
+    generators = (LSTMGenerator(vocab_size=30, emb_dim=8, hidden_dim=8, seq_len=7),
+                  LSTMGenerator(vocab_size=text.vocab_size, emb_dim=8, hidden_dim=8, seq_len=text.seq_len,
                                 **text.special_tokens()))
     return synthetic, text, generators
 
@@ -337,7 +337,7 @@ dir = "{dir}"
 tokenizer = "whitespace"
 segment = "{segment}"
 neighbours = "sentences"
-max_len = 12
+max_tokens = 12
 {generator}[mle]
 epochs = 2
 batch_size = 13
@@ -414,7 +414,7 @@ def test_bf16_rollout_gives_finite_rewards_of_the_right_shape(one_thread):
     from seqgan_kit.models.lstm_generator import LSTMGenerator
     from seqgan_kit.rl.rollout import rollout_rewards
 
-    gen = LSTMGenerator(vocab_size=30, emb_dim=8, hidden_dim=8, max_len=7)
+    gen = LSTMGenerator(vocab_size=30, emb_dim=8, hidden_dim=8, seq_len=7)
     disc = CNNDiscriminator(vocab_size=30, seq_len=7, emb_dim=8, filter_sizes=[2, 3], num_filters=[4, 4])
     seqs = gen.sample(5)
     with torch.autocast("cpu", dtype=torch.bfloat16):

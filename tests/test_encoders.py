@@ -161,7 +161,7 @@ def test_vocabulary_expansion_replaces_only_unknown_positions(st_run, poems):
     encoder.expansion = Expansion()
     expanded = encoder.embed(texts)
     tokens = [encoder.tokenize(t) for t in texts]
-    rows, _ = encode_examples(tokens, encoder.vocab, encoder.cfg.data.max_len)  # [2, T]
+    rows, _ = encode_examples(tokens, encoder.vocab, encoder.cfg.data.max_tokens)  # [2, T]
     with torch.no_grad():
         for i, toks in enumerate(tokens):
             ids = rows[i : i + 1, : len(toks) + 1]  # [1, t]

@@ -26,7 +26,7 @@ def poem_run(tmp_path):
     corpus.mkdir()
     (corpus / "train.txt").write_text("\n".join(POEMS[:3]) + "\n", encoding="utf-8")
     (corpus / "test.txt").write_text(POEMS[3] + "\n" + POEMS[0] + "\n", encoding="utf-8")
-    cfg = DataConfig(name="poems", dir=str(corpus), tokenizer="char", eval_tokenizer="char", max_len=12,
+    cfg = DataConfig(name="poems", dir=str(corpus), tokenizer="char", eval_tokenizer="char", max_tokens=12,
                      bleu_orders=[2, 3])
     run = tmp_path / "run"
     prepare_text_data(cfg, run / "tokenizer", seed=0, log=lambda _: None)

@@ -8,7 +8,7 @@ from seqgan_kit.models.lstm_generator import LSTMGenerator
 
 def tiny(seed: int = 0, vocab: int = 11, length: int = 6) -> LSTMGenerator:
     torch.manual_seed(seed)
-    return LSTMGenerator(vocab, emb_dim=5, hidden_dim=7, max_len=length, start_token=0, init_std=0.5)
+    return LSTMGenerator(vocab, emb_dim=5, hidden_dim=7, seq_len=length, start_token=0, init_std=0.5)
 
 
 def test_forward_and_log_prob_shapes():
@@ -62,7 +62,7 @@ def test_log_probs_against_a_slow_loop():
 def test_sampling_matches_the_model_distribution():
     # Length-2 sequences over 4 tokens: compare empirical joint frequencies with exp(sum log_probs).
     torch.manual_seed(3)
-    g = LSTMGenerator(4, 3, 5, max_len=2, init_std=1.0)
+    g = LSTMGenerator(4, 3, 5, seq_len=2, init_std=1.0)
     samples = g.sample(200_000, generator=torch.Generator().manual_seed(1))
     all_pairs = torch.cartesian_prod(torch.arange(4), torch.arange(4))  # [16, 2]
     expected = g.log_probs(all_pairs).sum(-1).exp().detach()  # [16]

@@ -35,7 +35,7 @@ def test_gumbel_max_samples_follow_the_softmax():
 
 def test_rollout_hard_tokens_are_samples_of_the_generator(one_thread):
     torch.manual_seed(1)
-    gen = LSTMGenerator(10, emb_dim=4, hidden_dim=4, max_len=2, init_std=0.5)
+    gen = LSTMGenerator(10, emb_dim=4, hidden_dim=4, seq_len=2, init_std=0.5)
     n = 20000
     hard, soft = gen.gumbel_rollout(n, beta=3.0, generator=torch.Generator().manual_seed(2))
     assert hard.shape == (n, 2) and soft.shape == (n, 2, 10)
@@ -49,7 +49,7 @@ def test_rollout_hard_tokens_are_samples_of_the_generator(one_thread):
 
 def test_variable_length_rollout_masks_after_eos():
     torch.manual_seed(3)
-    gen = LSTMGenerator(8, emb_dim=4, hidden_dim=4, max_len=6, start_token=1, eos_token=2, pad_token=0)
+    gen = LSTMGenerator(8, emb_dim=4, hidden_dim=4, seq_len=6, start_token=1, eos_token=2, pad_token=0)
     with torch.no_grad():
         gen.proj.bias[2] += 2.0  # EOS early and often
     hard, soft = gen.gumbel_rollout(64, beta=2.0)
@@ -66,8 +66,8 @@ def test_variable_length_rollout_masks_after_eos():
 def test_the_relaxed_path_passes_a_gradient_from_d_into_every_generator_parameter(kind, disc_kind, one_thread):
     torch.manual_seed(4)
     v, t = 12, 5
-    gen = (LSTMGenerator(v, emb_dim=4, hidden_dim=6, max_len=t) if kind == "lstm"
-           else RMCGenerator(v, max_len=t, emb_dim=4, head_size=4, num_heads=2))
+    gen = (LSTMGenerator(v, emb_dim=4, hidden_dim=6, seq_len=t) if kind == "lstm"
+           else RMCGenerator(v, seq_len=t, emb_dim=4, head_size=4, num_heads=2))
     disc = (CNNDiscriminator(v, t, emb_dim=4, filter_sizes=[1, 2], num_filters=[3, 3]) if disc_kind == "cnn"
             else RelGANDiscriminator(v, t, emb_dim=8, num_rep=4, filter_sizes=[2, 3], num_filters=[3, 3], fc_dim=5))
     for p in disc.parameters():
@@ -159,7 +159,7 @@ def test_relgan_discriminator_shape_one_hots_and_masking(one_thread):
 def test_rmc_state_shapes_incremental_matches_teacher_forcing_and_mle_lowers_the_loss(one_thread):
     torch.manual_seed(7)
     v, t = 15, 6
-    gen = RMCGenerator(v, max_len=t, emb_dim=8, mem_slots=2, head_size=4, num_heads=3)
+    gen = RMCGenerator(v, seq_len=t, emb_dim=8, mem_slots=2, head_size=4, num_heads=3)
     state = gen.initial_state(5)
     assert state.shape == (5, 2, 12) and gen.logits(state).shape == (5, v)
     assert gen.advance(torch.zeros(5, dtype=torch.long), state).shape == (5, 2, 12)
@@ -274,8 +274,8 @@ def test_bad_input_is_a_one_line_config_error(override, message, tmp_path, capsy
 def test_variable_length_relaxed_path_gives_finite_gradients(one_thread):
     torch.manual_seed(8)
     v, t = 9, 6
-    for gen in (LSTMGenerator(v, emb_dim=4, hidden_dim=4, max_len=t, start_token=1, eos_token=2, pad_token=0),
-                RMCGenerator(v, max_len=t, emb_dim=4, head_size=4, num_heads=2, start_token=1, eos_token=2,
+    for gen in (LSTMGenerator(v, emb_dim=4, hidden_dim=4, seq_len=t, start_token=1, eos_token=2, pad_token=0),
+                RMCGenerator(v, seq_len=t, emb_dim=4, head_size=4, num_heads=2, start_token=1, eos_token=2,
                              pad_token=0)):
         for disc in (CNNDiscriminator(v, t, emb_dim=4, filter_sizes=[1, 2], num_filters=[3, 3], pad_token=0),
                      RelGANDiscriminator(v, t, emb_dim=4, num_rep=4, filter_sizes=[2], num_filters=[3], fc_dim=3,
@@ -316,6 +316,6 @@ def test_the_gumbel_recipes_load(name):
         paper_steps = 3000 if cfg.task == "synthetic" else 2000
         assert (cfg.algo.steps, cfg.algo.anneal_horizon, cfg.mle.epochs) == (paper_steps, 5000, 150)
     if cfg.task == "text":
-        assert cfg.data.ending == "pad" and cfg.seq_len == cfg.data.max_len
+        assert cfg.data.ending == "pad" and cfg.seq_len == cfg.data.max_tokens
     if cfg.generator.kind == "rmc":
         assert cfg.generator.init == cfg.discriminator.init == "relgan"

@@ -110,7 +110,7 @@ def test_prefix_mask_and_keep_structure():
     with pytest.raises(ValueError):
         build_present(parse_mask("prefix:6"), 2, 6, 0.5, seed=0)
     torch.manual_seed(0)
-    gen = MaskGANGenerator(vocab_size=30, max_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8)
+    gen = MaskGANGenerator(vocab_size=30, seq_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8)
     rows = torch.tensor([[5, 6, 7, 2, 0, 0], [5, 6, 7, 8, 9, 2], [5, 2, 0, 0, 0, 0]])
     present = eval_present(gen, parse_mask("prefix:2"), rows, None, seed=0)
     assert present.tolist() == [[True, True, False, True, True, True], [True, True, False, False, False, True],
@@ -177,7 +177,7 @@ def test_corpus_bleu_orders():
 
 # --------------------------------------------------------------------------- eval infill on a tiny run
 WORDS = "a man dog sits on the red bench near park with two cats".split()
-TEXT = ["data.card=", "data.name=toy", "data.tokenizer=whitespace", "data.max_len=10", "generator.emb_dim=8",
+TEXT = ["data.card=", "data.name=toy", "data.tokenizer=whitespace", "data.max_tokens=10", "generator.emb_dim=8",
         "generator.hidden_dim=8", "mle.epochs=1", "eval.bleu_samples=10", "eval.bleu_references=10", "device=cpu",
         "eval.batch_size=8"]
 
@@ -308,7 +308,7 @@ def test_text_model_test_ids_are_the_test_split_as_trained(text_runs):
     _, mle, test_lines = text_runs
     model = TextModel.load(mle)
     ids = model.test_ids()
-    assert ids.shape == (len(test_lines), model.generator.max_len) and ids.dtype == torch.long
+    assert ids.shape == (len(test_lines), model.generator.seq_len) and ids.dtype == torch.long
     assert model.decode(ids) == test_lines
     gen = model.generator
     ended = gen.eos_seen(ids)  # [M, T]
@@ -321,7 +321,7 @@ def test_the_lm_baseline_scores_the_same_positions_with_left_context_only(text_r
     gen = model.generator
     rows = torch.tensor([model.vocab.encode(model.tokenizer.tokenize("a b c d e f g"))])
     rows = torch.cat([rows, torch.tensor([[gen.eos_token]])], dim=1)
-    rows = F.pad(rows, (0, gen.max_len - rows.shape[1]), value=gen.pad_token).repeat(3, 1)  # [3, T]
+    rows = F.pad(rows, (0, gen.seq_len - rows.shape[1]), value=gen.pad_token).repeat(3, 1)  # [3, T]
     present = torch.ones_like(rows, dtype=torch.bool)
     present[0, 2:4] = present[1, 1] = present[2, 5] = False
     nll_sum, lm_sum, count, filled = score_fills(model, rows, present, 1.0, 0)

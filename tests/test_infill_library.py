@@ -74,7 +74,7 @@ def test_fill_refuses_bad_numbers_before_loading_a_model(tmp_path, capsys, args,
 
 
 def test_fills_in_chunks_are_the_fills_of_one_batch_when_it_fits(monkeypatch):
-    gen = MaskGANGenerator(vocab_size=30, max_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8,
+    gen = MaskGANGenerator(vocab_size=30, seq_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8,
                            hidden_dim=8)
     gen.set_infilling(True)
     rows = torch.tensor([[5, 0, 2, 0, 0, 0], [5, 0, 0, 2, 0, 0]])  # [S=2, T]

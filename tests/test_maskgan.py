@@ -78,7 +78,7 @@ def test_random_mask_keeps_each_token_with_the_rate_and_never_masks_token_0():
 # --------------------------------------------------------------------------- the in-filler
 def small_generator(**kw):
     torch.manual_seed(0)
-    gen = MaskGANGenerator(vocab_size=30, max_len=8, emb_dim=12, hidden_dim=12, **kw)
+    gen = MaskGANGenerator(vocab_size=30, seq_len=8, emb_dim=12, hidden_dim=12, **kw)
     gen.map_from_lm()
     return gen
 
@@ -114,7 +114,7 @@ def test_fill_log_probs_are_the_teacher_forced_ones_of_the_filled_sequence():
 
 def test_variable_length_fill_keeps_eos_and_padding():
     torch.manual_seed(0)
-    gen = MaskGANGenerator(vocab_size=30, max_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8)
+    gen = MaskGANGenerator(vocab_size=30, seq_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8)
     real = torch.tensor([[5, 6, 7, 2, 0, 0], [5, 6, 7, 8, 9, 2]])
     present = gen.keep_structure(real, make_present(2, 6, 0.0, "contiguous"))
     assert present.tolist() == [[True, False, False, True, True, True], [True, False, False, False, False, True]]
@@ -349,7 +349,7 @@ def test_plain_blank_sizings_and_the_language_model_choice():
     assert template.pieces == ["a ", None, " b ", 2, " c ", None, ""]
     assert sizings(template, 5) == [(1, 2, 1), (1, 2, 2), (2, 2, 1)]
     assert sizings(template, 3) == []
-    gen = MaskGANGenerator(vocab_size=30, max_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8,
+    gen = MaskGANGenerator(vocab_size=30, seq_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8,
                            hidden_dim=8)
     gen.set_infilling(True)
     rows = torch.tensor([[5, 0, 2, 0, 0, 0], [5, 0, 0, 2, 0, 0], [5, 0, 0, 0, 2, 0]])  # one blank of 1, 2 or 3
@@ -400,7 +400,7 @@ def test_fill_cli_on_a_text_run(tmp_path, capsys):
     (corpus / "test.txt").write_text("\n".join(lines[100:]) + "\n")
     run = tmp_path / "run"
     recipe = str(RECIPE).replace("synthetic_mle", "coco_maskgan")
-    text = ["data.card=", "data.name=toy", f"data.dir={corpus}", "data.tokenizer=whitespace", "data.max_len=10",
+    text = ["data.card=", "data.name=toy", f"data.dir={corpus}", "data.tokenizer=whitespace", "data.max_tokens=10",
             "generator.emb_dim=8", "generator.hidden_dim=8", "mle.epochs=1", "eval.bleu_samples=10",
             "eval.bleu_references=10", "device=cpu", "maskgan.mask_mle_steps=1", "maskgan.steps=1",
             "maskgan.batch_size=8"]
@@ -441,7 +441,7 @@ def test_fill_cli_on_a_text_run(tmp_path, capsys):
 # --------------------------------------------------------------------------- the length-conditional sampler
 def length_conditional_generator():
     torch.manual_seed(0)
-    gen = MaskGANGenerator(vocab_size=6, max_len=4, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8,
+    gen = MaskGANGenerator(vocab_size=6, seq_len=4, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8,
                            init_std=0.5)
     seqs = torch.tensor([[3, 2, 0, 0], [4, 2, 0, 0], [3, 5, 2, 0], [3, 4, 5, 2], [5, 5, 4, 2], [3, 3, 3, 2]])
     gen.set_lengths(seqs)  # EOS at positions 1, 1, 2, 3, 3, 3
@@ -453,9 +453,9 @@ def all_sequences(gen):
     """Every sequence the model can emit: EOS at position 1..T-1, any non-special token before it, PAD after."""
     body = [t for t in range(gen.vocab_size) if t not in (gen.pad_token, gen.eos_token)]
     rows = []
-    for eos_at in range(1, gen.max_len):
+    for eos_at in range(1, gen.seq_len):
         for tokens in torch.cartesian_prod(*[torch.tensor(body)] * eos_at).reshape(-1, eos_at).tolist():
-            rows.append(tokens + [gen.eos_token] + [gen.pad_token] * (gen.max_len - eos_at - 1))
+            rows.append(tokens + [gen.eos_token] + [gen.pad_token] * (gen.seq_len - eos_at - 1))
     return torch.tensor(rows)
 
 

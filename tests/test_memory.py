@@ -68,7 +68,7 @@ def test_a_recipe_whose_models_cannot_fit_is_refused_before_any_work(limit_16gb,
 
 
 def test_a_text_length_of_100000_is_refused_before_the_corpus_is_read(limit_16gb):
-    cfg = load_recipe(RECIPE.replace("synthetic_mle", "coco_mle"), ["data.max_len=100000"])
+    cfg = load_recipe(RECIPE.replace("synthetic_mle", "coco_mle"), ["data.max_tokens=100000"])
     with pytest.raises(UserError, match=r"^the run needs about 23\.3 GB \(generator activations 23\.3 GB\)"):
         check_memory(cfg)  # the least vocabulary the config allows: already too much for 16 GB
     with pytest.raises(UserError, match=r"generator activations 383\.9 GB"):
@@ -96,7 +96,7 @@ def checkpoint_with(tmp_path, args, kind="lstm"):
 @pytest.mark.parametrize("change,message", [
     ({"vocab_size": 10**9}, "its generator needs about 68.0 GB (generator parameters 68.0 GB)"),
     ({"hidden_dim": [8, 8]}, "hidden_dim must be a whole number from 0 to 1,099,511,627,776, got [8, 8]"),
-    ({"max_len": 6.5}, "max_len must be a whole number"),
+    ({"seq_len": 6.5}, "seq_len must be a whole number"),
     ({"emb_dim": True}, "emb_dim must be a whole number"),
     ({"emb_dim": 2**50}, "emb_dim must be a whole number from 0 to"),
     ({"eos_token": "x"}, "eos_token must be a whole number"),
@@ -110,6 +110,16 @@ def test_a_checkpoint_declaring_absurd_sizes_is_refused_before_its_model_is_buil
         load_model(path)
     assert time.perf_counter() - started < 5  # nothing of that size was allocated
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_a_checkpoint_of_seqgan_kit_0_1_naming_the_length_max_len_still_loads(tmp_path):
+    gen = LSTMGenerator(40, 8, 8, 6)
+    args = gen.config()
+    args["max_len"] = args.pop("seq_len")
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, module_tensors("generator", gen), {"modules": {"generator": {"kind": "lstm", "args": args}}})
+    loaded, _, _ = load_model(path)
+    assert loaded.seq_len == 6 and torch.equal(loaded.embedding.weight, gen.embedding.weight)
 
 
 def test_a_checkpoint_whose_arguments_are_not_a_table_is_refused(tmp_path):

@@ -31,12 +31,12 @@ def hand_vocab():
     return Vocab([*SPECIALS, "a", "b"])  # ids: PAD 0, BOS 1, EOS 2, UNK 3, a 4, b 5
 
 
-def test_pad_rows_have_no_eos_and_the_length_of_max_len():
+def test_pad_rows_have_no_eos_and_the_length_of_max_tokens():
     vocab = hand_vocab()
-    rows, truncated = encode_examples([["a", "b"], ["b", "a", "b", "a", "a"], ["a"]], vocab, max_len=4, ending="pad")
+    rows, truncated = encode_examples([["a", "b"], ["b", "a", "b", "a", "a"], ["a"]], vocab, max_tokens=4, ending="pad")
     assert rows.tolist() == [[A, B, PAD, PAD], [B, A, B, A], [A, PAD, PAD, PAD]] and truncated == 1
     assert row_lengths(rows).tolist() == [2, 4, 1]
-    eos, _ = encode_examples([["a", "b"]], vocab, max_len=4)  # the default is unchanged
+    eos, _ = encode_examples([["a", "b"]], vocab, max_tokens=4)  # the default is unchanged
     assert eos.tolist() == [[A, B, EOS, PAD, PAD]] and row_lengths(eos).tolist() == [2]
     with pytest.raises(ValueError, match="ending"):
         encode_examples([["a"]], vocab, 4, ending="eof")
@@ -52,7 +52,7 @@ def test_decoding_drops_pads_wherever_they_stand():
 def test_sampling_then_decoding_round_trips_and_never_emits_bos_or_eos(one_thread):
     torch.manual_seed(0)
     vocab, tok = Vocab([*SPECIALS, *(f"w{i}" for i in range(8))]), WhitespaceTokenizer()
-    gen = RMCGenerator(len(vocab), max_len=6, emb_dim=4, head_size=4, num_heads=2, start_token=BOS, pad_token=PAD,
+    gen = RMCGenerator(len(vocab), seq_len=6, emb_dim=4, head_size=4, num_heads=2, start_token=BOS, pad_token=PAD,
                        banned_tokens=(BOS, EOS))
     assert not gen.variable_length and gen.config()["banned_tokens"] == [BOS, EOS]
     seqs = gen.sample(300, generator=torch.Generator().manual_seed(1))  # [300, 6]
@@ -60,7 +60,7 @@ def test_sampling_then_decoding_round_trips_and_never_emits_bos_or_eos(one_threa
     text = decode_rows(seqs, vocab, tok)
     for row, line in zip(seqs.tolist(), text, strict=True):
         assert line == " ".join(vocab.tokens[i] for i in row if i != PAD)
-    again, _ = encode_examples([line.split() for line in text], vocab, max_len=6, ending="pad")
+    again, _ = encode_examples([line.split() for line in text], vocab, max_tokens=6, ending="pad")
     assert decode_rows(again, vocab, tok) == text  # text -> rows -> text is the identity
     squeezed = [[i for i in row if i != PAD] for row in seqs.tolist()]
     assert all(r[: len(s)] == s for r, s in zip(again.tolist(), squeezed, strict=True))
@@ -68,7 +68,7 @@ def test_sampling_then_decoding_round_trips_and_never_emits_bos_or_eos(one_threa
     rebuilt = RMCGenerator(**{**gen.config()})
     assert torch.equal(rebuilt.logit_bias, gen.logit_bias) and gen.logit_bias[[BOS, EOS]].isinf().all()
     with pytest.raises(ValueError, match="pad_token"):
-        RMCGenerator(len(vocab), max_len=6, banned_tokens=(PAD,))
+        RMCGenerator(len(vocab), seq_len=6, banned_tokens=(PAD,))
 
 
 def test_nll_of_a_hand_built_example_under_both_modes():
@@ -100,7 +100,7 @@ def test_nll_of_a_hand_built_example_under_both_modes():
 
 def test_pad_mode_relaxed_fakes_have_no_zero_rows_and_the_discriminator_masks_nothing(one_thread):
     torch.manual_seed(0)
-    gen = RMCGenerator(12, max_len=6, emb_dim=4, head_size=4, num_heads=2, start_token=BOS, pad_token=PAD,
+    gen = RMCGenerator(12, seq_len=6, emb_dim=4, head_size=4, num_heads=2, start_token=BOS, pad_token=PAD,
                        banned_tokens=(BOS, EOS))
     hard, soft = gen.gumbel_rollout(64, beta=3.0)  # [64, 6], [64, 6, 12]
     assert soft.sum(-1).sub(1).abs().max() < 1e-5  # a relaxed row at every position, after a PAD too
@@ -141,13 +141,13 @@ def test_a_tiny_pad_run_feeds_the_discriminator_every_position(tmp_path, monkeyp
     monkeypatch.setattr(RelGANDiscriminator, "forward", spy)
     recipe = str(Path(__file__).resolve().parents[1] / "recipes" / "coco_relgan_cpu.toml")
     corpus = _corpus(tmp_path / "corpus")
-    train(recipe, [f"data.dir={corpus}", "data.max_len=8", "generator.head_size=4", "generator.emb_dim=4",
+    train(recipe, [f"data.dir={corpus}", "data.max_tokens=8", "generator.head_size=4", "generator.emb_dim=4",
                    "discriminator.num_filters=[3, 3, 3, 3]", "mle.epochs=1", "gumbel.steps=2",
                    "gumbel.eval_every=1", "gumbel.batch_size=8", "eval.bleu_samples=0", "device=cpu"],
           run_dir=str(tmp_path / "run"))
     assert seen and all(pad is None for pad, _ in seen)
     fakes = [x for _, x in seen if x.is_floating_point()]
-    assert fakes and all(x.shape[1] == 8 for _, x in seen)  # max_len positions, no EOS column
+    assert fakes and all(x.shape[1] == 8 for _, x in seen)  # max_tokens positions, no EOS column
     for x in fakes:  # no zero rows: the positions of and after a PAD carry a relaxed one-hot too
         assert x.sum(-1).sub(1).abs().max() < 1e-4
     assert any((x == PAD).any() for _, x in seen if not x.is_floating_point())  # real rows hold PADs
@@ -179,7 +179,7 @@ def test_a_pad_corpus_prints_the_test_mean_length_and_the_task_counts_tokens_bef
     from seqgan_kit.tasks.text import TextTask
 
     corpus = _corpus(tmp_path / "corpus")
-    cfg = DataConfig(dir=str(corpus), train="train.txt", test="test.txt", tokenizer="whitespace", max_len=6,
+    cfg = DataConfig(dir=str(corpus), train="train.txt", test="test.txt", tokenizer="whitespace", max_tokens=6,
                      ending="pad")
     lines = []
     data = prepare_text_data(cfg, tmp_path / "tok", seed=0, log=lines.append)

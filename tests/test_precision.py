@@ -61,7 +61,7 @@ def _first_token_draws(n: int, seed: int):
     """A V = 50 generator's first-token draws by ``gumbel_rollout`` under a bf16 autocast, and the distribution
     its own (bf16-computed) logits define, averaged over the rows."""
     torch.manual_seed(seed)
-    gen = LSTMGenerator(50, emb_dim=8, hidden_dim=8, max_len=1, init_std=1.0)
+    gen = LSTMGenerator(50, emb_dim=8, hidden_dim=8, seq_len=1, init_std=1.0)
     with torch.no_grad(), torch.autocast(**BF16):
         hard, soft = gen.gumbel_rollout(n, beta=1.0, generator=torch.Generator().manual_seed(seed + 1))
         logits = gen.logits(gen.initial_state(n))  # [n, V], bf16, the same rows the rollout saw
@@ -110,7 +110,7 @@ def test_gan_losses_are_float32_from_bf16_logits(loss):
 def test_losses_rewards_and_nll_are_float32_under_bf16_autocast(disc_kind, one_thread):
     torch.manual_seed(10)
     v, t = 20, 6
-    gen = LSTMGenerator(v, emb_dim=8, hidden_dim=8, max_len=t)
+    gen = LSTMGenerator(v, emb_dim=8, hidden_dim=8, seq_len=t)
     disc = (CNNDiscriminator(v, t, emb_dim=8, filter_sizes=[2, 3], num_filters=[4, 4]) if disc_kind == "cnn"
             else RelGANDiscriminator(v, t, emb_dim=8, num_rep=4, filter_sizes=[2, 3], num_filters=[4, 4], fc_dim=5))
     real = torch.randint(0, v, (16, t))
@@ -129,7 +129,7 @@ def test_losses_rewards_and_nll_are_float32_under_bf16_autocast(disc_kind, one_t
 # --------------------------------------------------------------------------- the bf16 path against float32
 def test_hoisted_lstm_is_the_lstm_layer():
     torch.manual_seed(11)
-    gen = LSTMGenerator(40, emb_dim=16, hidden_dim=16, max_len=12)
+    gen = LSTMGenerator(40, emb_dim=16, hidden_dim=16, seq_len=12)
     emb = gen.embedding(gen.inputs(torch.randint(0, 40, (32, 12))))  # [B, T, E]
     assert torch.allclose(gen._lstm_hoisted(emb), gen.lstm(emb)[0], atol=1e-6, rtol=0)
 
@@ -148,7 +148,7 @@ def test_bf16_mle_loss_and_gradient_are_close_to_float32(one_thread):
     from seqgan_kit.train.mle import mle_loss
 
     torch.manual_seed(12)
-    gen = LSTMGenerator(40, emb_dim=16, hidden_dim=16, max_len=12)
+    gen = LSTMGenerator(40, emb_dim=16, hidden_dim=16, seq_len=12)
     seqs = torch.randint(0, 40, (32, 12))
     l32, g32 = _loss_and_grad(gen, lambda: mle_loss(gen, seqs), bf16=False)
     l16, g16 = _loss_and_grad(gen, lambda: mle_loss(gen, seqs), bf16=True)

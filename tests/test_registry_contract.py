@@ -38,8 +38,8 @@ class BigramConfig:
 class BigramGenerator(SequenceGenerator):
     """Next token from the previous one only: embedding -> linear. The state is the previous token ``[B]``."""
 
-    def __init__(self, vocab_size, max_len, dim=8, start_token=0, eos_token=None, pad_token=0):
-        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token)
+    def __init__(self, vocab_size, seq_len, dim=8, start_token=0, eos_token=None, pad_token=0):
+        super().__init__(vocab_size, seq_len, start_token, eos_token, pad_token)
         self.dim = dim
         self.embedding = nn.Embedding(vocab_size, dim)
         self.out = nn.Linear(dim, vocab_size)
@@ -171,6 +171,6 @@ def test_checkpoints_store_the_kind_and_its_arguments(toy_run):
     _, meta = load_checkpoint(toy_run / "checkpoint.safetensors")
     assert meta["modules"]["generator"] == {
         "kind": "toy_bigram",
-        "args": {"vocab_size": 40, "max_len": 6, "start_token": 0, "eos_token": None, "pad_token": 0, "dim": 6},
+        "args": {"vocab_size": 40, "seq_len": 6, "start_token": 0, "eos_token": None, "pad_token": 0, "dim": 6},
     }
     assert json.loads(json.dumps(meta["task"]))["kind"] == "synthetic"

@@ -23,7 +23,7 @@ def test_the_recipe_defaults_are_relgans():
 def test_rmc_generator_relgan_init_embedding_std_and_zero_biases():
     torch.manual_seed(0)
     v = 5000
-    gen = RMCGenerator.from_config(RMCGeneratorConfig(head_size=16), vocab_size=v, max_len=20)
+    gen = RMCGenerator.from_config(RMCGeneratorConfig(head_size=16), vocab_size=v, seq_len=20)
     check_truncated(gen.embedding.weight, 1 / math.sqrt(v))  # [5000, 32]: std 1/sqrt(V), not N(0, 1)
     check_truncated(gen.proj.weight, 1 / math.sqrt(32))  # output layer [V, N*D], D = 32
     check_truncated(gen.input_proj.weight, 1 / math.sqrt(32), rel=0.1)  # [D, E]: 1/sqrt(E), E = 32

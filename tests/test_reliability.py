@@ -180,7 +180,7 @@ def text_run(tmp_path_factory) -> Path:
     (root / "test.txt").write_text("\n".join(lines[100:]) + "\n")
     recipe = root / "text.toml"
     recipe.write_text(f'name = "t"\ntask = "text"\ndevice = "cpu"\n[data]\nname = "words"\ndir = "{root}"\n'
-                      'tokenizer = "whitespace"\nmax_len = 8\n[generator]\nemb_dim = 8\nhidden_dim = 8\n'
+                      'tokenizer = "whitespace"\nmax_tokens = 8\n[generator]\nemb_dim = 8\nhidden_dim = 8\n'
                       '[mle]\nepochs = 1\nbatch_size = 32\n[eval]\nbleu_samples = 10\nbleu_references = 10\n')
     run = root / "run"
     assert main(["train", str(recipe), "--run-dir", str(run), "--threads", "1"]) == 0
@@ -302,9 +302,9 @@ def test_sample_refuses_a_non_finite_temperature(base_run):
 # ------------------------------------------------------------------------------------ 5. nll-test, nll-oracle
 def test_nll_test_refuses_sequences_longer_than_the_model(base_run, tmp_path):
     long = tmp_path / "long.txt"
-    long.write_text("1 2 3 4 5 6 7\n")  # the tiny model's max_len is 6
+    long.write_text("1 2 3 4 5 6 7\n")  # the tiny model's seq_len is 6
     code, _, err = cli("eval", "nll-test", "--checkpoint", str(base_run), "--samples", str(long))
-    one_error(code, err, str(long), "7 tokens", "max_len 6")
+    one_error(code, err, str(long), "7 tokens", "seq_len 6")
 
 
 def test_nll_oracle_reports_the_scored_length_and_warns_off_20(tmp_path, capsys):
@@ -394,7 +394,7 @@ def test_text_samples_streamed_in_chunks_equal_one_batch():
     from seqgan_kit.runs.textmodel import TextModel
 
     torch.manual_seed(0)
-    gen = LSTMGenerator(12, 8, 8, max_len=7, start_token=1, eos_token=2, pad_token=0).eval()
+    gen = LSTMGenerator(12, 8, 8, seq_len=7, start_token=1, eos_token=2, pad_token=0).eval()
     model = TextModel.__new__(TextModel)
     model.generator, model.eval_cfg = gen, SimpleNamespace(batch_size=32)
     whole = model.sample_ids(100, 0.9, seed=5)

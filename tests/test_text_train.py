@@ -162,7 +162,7 @@ def test_long_lines_are_truncated_and_counted(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(ROOT / "recipes" / "coco_mle.toml"), *sets(
         ["data.card=", f"data.train={corpus}", f"data.test={corpus}", "data.tokenizer=whitespace",
-         "data.max_len=10", "mle.epochs=1", "eval.bleu_samples=10", "generator.emb_dim=8",
+         "data.max_tokens=10", "mle.epochs=1", "eval.bleu_samples=10", "generator.emb_dim=8",
          "generator.hidden_dim=8"]), "--run-dir", str(run)]) == 0
     assert "truncated 20 of 40 training examples" in capsys.readouterr().out
 

@@ -20,7 +20,7 @@ def test_deterministic_from_its_seed_with_the_reference_sizes_and_distribution()
     a, b, c = texygen_oracle(7), texygen_oracle(7), texygen_oracle(8)
     pa, pb, pc = params(a), params(b), params(c)
     assert all(torch.equal(pa[n], pb[n]) for n in pa) and not torch.equal(pa["proj.weight"], pc["proj.weight"])
-    assert (a.vocab_size, a.emb_dim, a.hidden_dim, a.max_len) == (5000, 32, 32, 20)
+    assert (a.vocab_size, a.emb_dim, a.hidden_dim, a.seq_len) == (5000, 32, 32, 20)
     assert pa["embedding.weight"].shape == (5000, 32) and pa["lstm.weight_ih_l0"].shape == (128, 32)
     assert pa["lstm.bias_hh_l0"].abs().max() == 0  # one bias per gate, as in the reference cell
     for name in ("embedding.weight", "lstm.weight_hh_l0", "proj.weight", "proj.bias"):  # N(0, 1)

@@ -8,9 +8,11 @@ import pytest
 
 from seqgan_kit.cli import main
 from seqgan_kit.config import ConfigError
+from seqgan_kit.data.data_config import DataConfig
+from seqgan_kit.errors import UserError
 from seqgan_kit.models.registry import kinds
 from seqgan_kit.runs.rundir import RunDir
-from seqgan_kit.train.recipe import config_from_run, load_recipe
+from seqgan_kit.train.recipe import build_config, config_from_run, load_recipe
 from seqgan_kit.train.registry import algorithms
 
 from .tiny import RECIPE, TINY
@@ -135,6 +137,15 @@ def test_the_discriminator_training_settings_moved_to_the_algorithm_table():
 def test_a_renamed_key_is_a_one_line_error_naming_the_new_one():
     with pytest.raises(ConfigError, match=r"^seqgan.rollout_num: renamed: set seqgan.num_rollouts instead$"):
         load_recipe(RECIPE, overrides("seqgan", None, None) + ["seqgan.rollout_num=4"])
+    with pytest.raises(ConfigError, match=r"^data.max_len: renamed: set data.max_tokens instead$"):
+        load_recipe(RECIPE, overrides("mle", None, None) + ["data.max_len=12"])
+
+
+def test_a_card_with_a_renamed_key_is_refused_naming_the_new_one(tmp_path):
+    card = tmp_path / "c.toml"
+    card.write_text('name = "c"\ntokenizer = "whitespace"\nmax_len = 30\n')
+    with pytest.raises(UserError, match=r"c.toml: key 'max_len' is renamed: write max_tokens instead$"):
+        build_config({"task": "text", "data": {"card": str(card), "train": "t.txt"}})
 
 
 def test_an_old_run_directory_config_is_read_in_the_new_layout():
@@ -142,8 +153,10 @@ def test_an_old_run_directory_config_is_read_in_the_new_layout():
     old["discriminator"].update(lr=0.003, batch_size=24)
     del old["seqgan"]["d_lr"], old["seqgan"]["d_batch_size"]
     old["seqgan"]["rollout_num"] = old["seqgan"].pop("num_rollouts") + 1
+    old["data"]["max_len"] = old["data"].pop("max_tokens") + 5
     cfg = config_from_run(old)
     assert (cfg.algo.d_lr, cfg.algo.d_batch_size, cfg.algo.num_rollouts) == (0.003, 24, 3)
+    assert cfg.data.max_tokens == DataConfig().max_tokens + 5
     mle = load_recipe(RECIPE, overrides("mle", None, None)).to_dict()
     mle["discriminator"] = {"kind": "cnn", "lr": 1e-4, "batch_size": 64}  # every run dir had one
     assert config_from_run(mle).discriminator is None

@@ -7,7 +7,7 @@ A blank is ``___`` (``--blank`` changes the marker) or ``___{k}`` for exactly ``
   way of sizing the plain blanks that fits the model's length is filled, and each of the ``-n`` fills keeps the
   sizing whose filled sentence the run's language model (the MLE generator inside the in-filler) finds most
   likely per token.
-- Synthetic runs: the text is token ids and blanks, exactly ``max_len`` tokens counting each blank's size
+- Synthetic runs: the text is token ids and blanks, exactly ``seq_len`` tokens counting each blank's size
   (a plain ``___`` is one token).
 
 Each blank is sampled left to right given everything present, before and after it (the in-filler's encoder
@@ -69,14 +69,14 @@ def _cmd_fill(args: argparse.Namespace) -> int:
         try:
             template = parse_template(text, args.blank)
             if model is not None:
-                rows, present, unknown = text_rows(template, model.tokenizer, model.vocab, gen.max_len,
+                rows, present, unknown = text_rows(template, model.tokenizer, model.vocab, gen.seq_len,
                                                    gen.eos_token, gen.pad_token)
                 if unknown:
                     shown = ", ".join(repr(t) for t in dict.fromkeys(unknown))
                     print(f"seqgan-kit: note: {where}{len(unknown)} token(s) outside the vocabulary read as <unk>: "
                           f"{shown}", file=sys.stderr)
             else:
-                rows, present = id_row(template, gen.vocab_size, gen.max_len)
+                rows, present = id_row(template, gen.vocab_size, gen.seq_len)
         except UserError as exc:
             raise UserError(f"{where}{exc}") from None
         prepared.append((rows, present))

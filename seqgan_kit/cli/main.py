@@ -193,9 +193,9 @@ def _cmd_nll_test(args: argparse.Namespace) -> int:
 
     gen = _load_generator(args.checkpoint)
     seqs = read_token_file(args.samples, vocab_size=gen.vocab_size)  # ids checked against the vocabulary
-    if seqs.shape[1] > gen.max_len:
-        raise UserError(f"{args.samples} has sequences of {seqs.shape[1]} tokens, longer than the model's max_len "
-                        f"{gen.max_len}")
+    if seqs.shape[1] > gen.seq_len:
+        raise UserError(f"{args.samples} has sequences of {seqs.shape[1]} tokens, longer than the model's seq_len "
+                        f"{gen.seq_len}")
     result = {"nll_test": sequence_nll(gen, seqs), "n_sequences": int(seqs.shape[0])}
     _print_result(result, args.json)
     return 0

@@ -3,12 +3,12 @@
 Encoding convention (the generator, discriminator and metrics rely on it)::
 
     data.ending = "eos" (default):
-    example -> token ids (the first max_len if longer: counted and reported) -> + EOS -> PAD (0) to max_len + 1
+    example -> token ids (the first max_tokens if longer: counted and reported) -> + EOS -> PAD (0) to max_tokens + 1
     data.ending = "pad" (RelGAN's fixed-length text):
-    example -> token ids (the first max_len if longer: counted and reported) -> PAD (0) to max_len
+    example -> token ids (the first max_tokens if longer: counted and reported) -> PAD (0) to max_tokens
 
-so an ``eos`` row ``[max_len + 1]`` int64 holds exactly one EOS, PAD only after it, and never PAD or BOS before
-it; a ``pad`` row ``[max_len]`` holds no EOS and no BOS, and its PADs (none for an example of max_len tokens) are
+so an ``eos`` row ``[max_tokens + 1]`` int64 holds exactly one EOS, PAD only after it, and never PAD or BOS before
+it; a ``pad`` row ``[max_tokens]`` holds no EOS and no BOS, and its PADs (none for an example of max_tokens tokens) are
 the sentence's ending, an ordinary token the generator learns to emit (RelGAN's ``text_to_code`` pads with the
 id after the last word the same way). Either way a row's length is the number of tokens before its first EOS or
 PAD (:func:`row_lengths`).
@@ -57,7 +57,7 @@ from .tokenization import (
 )
 
 VOCAB_FILE = "vocab.json"
-MAX_LEN_KEY = "data.max_len"
+MAX_TOKENS_KEY = "data.max_tokens"
 """The recipe key that bounds an example's length (named by the truncation warning)."""
 TRUNCATION_WARNING = 0.01
 """Warn (stderr) when more than this share of a corpus's examples is truncated."""
@@ -213,21 +213,21 @@ def load_lines(cfg: DataConfig, seed: int) -> tuple[list[str], list[str]]:
 
 
 # --------------------------------------------------------------------------- encoding
-def encode_examples(token_lists: Sequence[Sequence[str]], vocab: Vocab, max_len: int,
+def encode_examples(token_lists: Sequence[Sequence[str]], vocab: Vocab, max_tokens: int,
                     ending: str = "eos") -> tuple[torch.Tensor, int]:
-    """Rows and the number of examples truncated to max_len: ``ending = "eos"``: ``[N, max_len + 1]`` int64 (ids,
-    EOS, then PAD); ``"pad"``: ``[N, max_len]`` (ids, then PAD; no EOS)."""
+    """Rows and the number of examples truncated to max_tokens: ``ending = "eos"``: ``[N, max_tokens + 1]`` int64 (ids,
+    EOS, then PAD); ``"pad"``: ``[N, max_tokens]`` (ids, then PAD; no EOS)."""
     if ending not in ENDINGS:
         raise ValueError(f"ending must be one of {ENDINGS}, got {ending!r}")
-    width = max_len + 1 if ending == "eos" else max_len
-    ids = [vocab.encode(tokens[:max_len]) for tokens in token_lists]
+    width = max_tokens + 1 if ending == "eos" else max_tokens
+    ids = [vocab.encode(tokens[:max_tokens]) for tokens in token_lists]
     lengths = torch.tensor([len(row) for row in ids], dtype=torch.long)
     rows = torch.full((len(ids), width), PAD, dtype=torch.long)
     body = torch.arange(width)[None, :] < lengths[:, None]  # [N, width]
     rows[body] = torch.tensor([i for row in ids for i in row], dtype=torch.long)
     if ending == "eos":
         rows[torch.arange(len(ids)), lengths] = EOS
-    truncated = sum(len(tokens) > max_len for tokens in token_lists)
+    truncated = sum(len(tokens) > max_tokens for tokens in token_lists)
     return rows, truncated
 
 
@@ -265,8 +265,8 @@ def _percentile(values: list[int], q: float) -> int:
 class TextData:
     """Everything the text task trains and evaluates on.
 
-    ``train``: ``[N, T]`` int64 rows, ``test``: ``[M, T]`` (``T = max_len + 1`` for ``data.ending = "eos"``,
-    ``max_len`` for ``"pad"``; see the encoding convention);
+    ``train``: ``[N, T]`` int64 rows, ``test``: ``[M, T]`` (``T = max_tokens + 1`` for ``data.ending = "eos"``,
+    ``max_tokens`` for ``"pad"``; see the encoding convention);
     ``test_lines``: the M test examples as text (full length, lowercased when ``data.lowercase``), the BLEU
     references; ``stats``: counts and rates reported when the data was prepared.
     """
@@ -362,8 +362,8 @@ def prepare_text_data(cfg: DataConfig, workdir: str | Path, seed: int,
         vocab = Vocab.build(train_tokens, cfg.min_freq, cfg.max_vocab)
         vocab.meta = meta
         vocab.save(vocab_path)
-    train, truncated_train = encode_examples(train_tokens, vocab, cfg.max_len, cfg.ending)
-    test, truncated_test = encode_examples(test_tokens, vocab, cfg.max_len, cfg.ending)
+    train, truncated_train = encode_examples(train_tokens, vocab, cfg.max_tokens, cfg.ending)
+    test, truncated_test = encode_examples(test_tokens, vocab, cfg.max_tokens, cfg.ending)
     if cfg.lowercase:
         test_lines = [line.lower() for line in test_lines]
     stats = _stats(cfg, lines, vocab, train, test, train_tokens, test_tokens, truncated_train, truncated_test,
@@ -378,7 +378,7 @@ def _stats(cfg: DataConfig, lines: _Lines, vocab: Vocab, train: torch.Tensor, te
     train_lengths = [len(t) for t in train_tokens]
     test_lengths = [len(t) for t in test_tokens]
     return {
-        "corpus": cfg.name, "source": lines.source, "tokenizer": cfg.tokenizer, "max_len": cfg.max_len,
+        "corpus": cfg.name, "source": lines.source, "tokenizer": cfg.tokenizer, "max_tokens": cfg.max_tokens,
         "n_train": len(train_tokens), "n_test": len(test_tokens), "held_out_test": lines.held_out,
         "truncated_train": truncated_train, "truncated_test": truncated_test,
         "skipped_blank": lines.skipped_blank, "skipped_no_tokens": empty,
@@ -398,7 +398,7 @@ def _report(cfg: DataConfig, s: dict[str, Any], lines: _Lines, log: Callable[[st
     log(f"data: {name}: {s['n_train']:,} training and {s['n_test']:,} test examples, {cfg.tokenizer} tokens"
         f"{held}; skipped {s['skipped_blank']:,} blank lines")
     log(f"data: truncated {s['truncated_train']:,} of {s['n_train']:,} training examples and "
-        f"{s['truncated_test']:,} of {s['n_test']:,} test examples to {cfg.max_len} tokens (training lengths: "
+        f"{s['truncated_test']:,} of {s['n_test']:,} test examples to {cfg.max_tokens} tokens (training lengths: "
         f"mean {s['mean_len_train']:.1f}, median {s['p50_len_train']}, p95 {s['p95_len_train']}, "
         f"max {s['max_len_train']}; test split mean {s['mean_len_test']:.1f}, after truncation "
         f"{s['mean_len_test_rows']:.1f}: compare the samples' mean_len with it)")
@@ -410,7 +410,7 @@ def _report(cfg: DataConfig, s: dict[str, Any], lines: _Lines, log: Callable[[st
 
 
 def truncation_warning(cfg: DataConfig, s: dict[str, Any], name: str) -> str:
-    """The warning when more than :data:`TRUNCATION_WARNING` of the examples are cut to ``max_len`` ('' if not).
+    """The warning when more than :data:`TRUNCATION_WARNING` of the examples are cut to ``max_tokens`` ('' if not).
 
     ``s`` is the corpus statistics of :func:`prepare_text_data` (truncated and total counts, length percentiles).
     """
@@ -419,9 +419,9 @@ def truncation_warning(cfg: DataConfig, s: dict[str, Any], name: str) -> str:
         return ""
     return (f"{name}: {cut:,} of {total:,} examples ({cut / total:.1%}: {s['truncated_train']:,} of "
             f"{s['n_train']:,} training, {s['truncated_test']:,} of {s['n_test']:,} test) are longer than "
-            f"{MAX_LEN_KEY} = {cfg.max_len} tokens and lose their end (training lengths: p95 {s['p95_len_train']}, "
-            f"p99 {s['p99_len_train']}, max {s['max_len_train']}); to keep them: --set "
-            f"{MAX_LEN_KEY}={s['p99_len_train']} or more")
+            f"{MAX_TOKENS_KEY} = {cfg.max_tokens} tokens and lose their end (training lengths: "
+            f"p95 {s['p95_len_train']}, p99 {s['p99_len_train']}, max {s['max_len_train']}); to keep them: --set "
+            f"{MAX_TOKENS_KEY}={s['p99_len_train']} or more")
 
 
 def load_text_pipeline(cfg: DataConfig, workdir: str | Path) -> tuple[Tokenizer, Vocab]:

@@ -73,12 +73,12 @@ class DataConfig:
     spm_model_type: str = "unigram"
     spm_model: str = ""
     """An existing sentencepiece ``.model`` to use instead of training one."""
-    max_len: int = 24
+    max_tokens: int = 24
     """Tokens per example before EOS (or PAD). Longer examples are truncated (counted and reported)."""
     ending: str = "eos"
-    """How a sentence ends. ``eos``: an EOS token, then PAD after it that no model sees (rows of max_len + 1;
+    """How a sentence ends. ``eos``: an EOS token, then PAD after it that no model sees (rows of max_tokens + 1;
     generators never emit PAD; discriminators mask it). ``pad``: RelGAN's fixed-length text: no EOS, every
-    sentence padded to max_len with PAD, an ordinary token the generator emits; discriminators see every
+    sentence padded to max_tokens with PAD, an ordinary token the generator emits; discriminators see every
     position; MLE and NLL count PAD positions (``nll_test`` stops at the first PAD, see ``tasks/text.py``);
     decoding drops PAD wherever it stands. Algorithms ``mle``, ``seqgan`` and ``gumbel`` take either."""
     min_freq: int = 1
@@ -102,7 +102,7 @@ class DataConfig:
         one_of(self, "spm_model_type", ("unigram", "bpe", "char", "word"))
         one_of(self, "eval_tokenizer", ("", "char", "whitespace", "treebank"))
         one_of(self, "ending", ENDINGS)
-        positive(self, "max_len", "min_freq", "spm_vocab_size")
+        positive(self, "max_tokens", "min_freq", "spm_vocab_size")
         for key in ("max_vocab", "max_train"):
             if getattr(self, key) < 0:
                 raise ConfigError(key, f"must be >= 0 (0 = no limit), got {getattr(self, key)}")
@@ -138,6 +138,10 @@ def find_card(spec: str, relative_to: Path | None = None) -> Path:
     return path
 
 
+RENAMED_KEYS = {"max_len": "max_tokens"}
+"""``[data]`` keys with a new name: old -> new (a recipe, ``--set`` or card that uses the old one is refused)."""
+
+
 def read_card(path: str | Path) -> dict[str, Any]:
     """The whole card as a dict (informational keys and ``[prepare]`` included); UserError if unreadable."""
     path = Path(path)
@@ -155,6 +159,9 @@ def load_card(path: str | Path) -> dict[str, Any]:
     card.pop("card", None)
     known = {f.name for f in fields(DataConfig)}
     unknown = sorted(k for k in card if k not in known and k not in CARD_NOTES)
+    renamed = [k for k in unknown if k in RENAMED_KEYS]
+    if renamed:
+        raise UserError(f"corpus card {path}: key '{renamed[0]}' is renamed: write {RENAMED_KEYS[renamed[0]]} instead")
     if unknown:
         raise UserError(f"corpus card {path}: unknown key '{unknown[0]}' (known keys: {', '.join(sorted(known))})")
     return {k: v for k, v in card.items() if k in known}

@@ -120,8 +120,8 @@ class SkipThoughtEncoder(_EncoderBase):
 
     @torch.no_grad()
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = [self.tokenize(t)[: self.cfg.data.max_len] for t in texts]
-        rows, _ = encode_examples(tokens, self.vocab, self.cfg.data.max_len)  # [N, T]
+        tokens = [self.tokenize(t)[: self.cfg.data.max_tokens] for t in texts]
+        rows, _ = encode_examples(tokens, self.vocab, self.cfg.data.max_tokens)  # [N, T]
         lengths = torch.tensor([len(t) + 1 for t in tokens])  # [N] tokens + EOS
         order = torch.argsort(lengths, descending=True, stable=True)  # similar lengths batched together
         out = torch.empty(len(texts), self.dim, dtype=torch.float64)

@@ -78,7 +78,7 @@ def held_out_sentences(model: TextModel, ref: str | None) -> tuple[list[str], st
 
 
 def sentence_rows(model: TextModel, lines: list[str], n: int, seed: int, source: str) -> tuple[torch.Tensor, int]:
-    """``rows [min(n, S), T]`` int64 (ids, EOS, PAD; ``T = gen.max_len``) of ``n`` sentences picked by a seeded
+    """``rows [min(n, S), T]`` int64 (ids, EOS, PAD; ``T = gen.seq_len``) of ``n`` sentences picked by a seeded
     permutation of the ``S`` that have a token, and how many of them were truncated to ``T - 1`` tokens.
 
     UserError when more than :data:`MAX_UNKNOWN_SHARE` of the picked sentences' tokens are outside the run's
@@ -95,7 +95,7 @@ def sentence_rows(model: TextModel, lines: list[str], n: int, seed: int, source:
         raise UserError(f"{source}: {100 * unknown / total:.1f}% of its tokens ({unknown:,} of {total:,}) are outside "
                         f"the run's vocabulary (more than {100 * MAX_UNKNOWN_SHARE:.0f}%): give held-out text of "
                         f"the run's corpus")
-    rows, truncated = encode_examples(picked, model.vocab, model.generator.max_len - 1)
+    rows, truncated = encode_examples(picked, model.vocab, model.generator.seq_len - 1)
     return rows, truncated
 
 
@@ -180,7 +180,7 @@ def evaluate_infill(model: TextModel, settings: dict[str, Any], spec: MaskSpec |
     --json`` prints them (without ``run``).
     """
     gen = model.generator
-    spec, rate = resolve_mask(spec, rate, settings, gen.max_len)
+    spec, rate = resolve_mask(spec, rate, settings, gen.seq_len)
     lines, source = held_out_sentences(model, ref)
     rows, truncated = sentence_rows(model, lines, n, seed, source)
     if len(rows) < n and notes is not None:

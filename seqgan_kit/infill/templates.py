@@ -6,7 +6,7 @@ A blank is ``___`` (another marker can be chosen) or ``___{k}`` for exactly ``k`
   vocabulary is read as ``<unk>`` and reported). A plain ``___`` is one or more tokens: every way of sizing the
   plain blanks that fits the model's length gives one row (at most :data:`MAX_SIZINGS`, counted before any is
   enumerated).
-- Synthetic runs: the text is token ids and blanks, exactly ``max_len`` tokens counting each blank's size (a
+- Synthetic runs: the text is token ids and blanks, exactly ``seq_len`` tokens counting each blank's size (a
   plain ``___`` is one token).
 """
 
@@ -101,18 +101,18 @@ def vocab_encode(tokenizer: Tokenizer, vocab: Vocab, text: str) -> tuple[list[in
     return ids, [t for t, i in zip(tokens, ids, strict=True) if i == UNK and t != "<unk>"]
 
 
-def text_rows(template: Template, tokenizer: Tokenizer, vocab: Vocab, max_len: int, eos: int, pad: int
+def text_rows(template: Template, tokenizer: Tokenizer, vocab: Vocab, seq_len: int, eos: int, pad: int
               ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """``(ids [S, max_len], present [S, max_len], unknown tokens)``: one row per sizing of the blanks, the text's
-    tokens present, masked slots, then EOS and PAD. UserError when no sizing fits ``max_len - 1`` tokens."""
+    """``(ids [S, seq_len], present [S, seq_len], unknown tokens)``: one row per sizing of the blanks, the text's
+    tokens present, masked slots, then EOS and PAD. UserError when no sizing fits ``seq_len - 1`` tokens."""
     segments = [vocab_encode(tokenizer, vocab, p) if isinstance(p, str) else None for p in template.pieces]
     text_tokens = sum(len(s[0]) for s in segments if s is not None)
     unknown = [t for s in segments if s is not None for t in s[1]]
-    options = sizings(template, max_len - 1 - text_tokens)
+    options = sizings(template, seq_len - 1 - text_tokens)
     if not options:
         least = text_tokens + sum(b if b is not None else 1 for b in template.blanks)
         raise UserError(f"the text is at least {least} tokens with its blanks, longer than the model's "
-                        f"{max_len - 1}")
+                        f"{seq_len - 1}")
     rows, masks = [], []
     for sizes in options:
         ids: list[int] = []
@@ -127,18 +127,18 @@ def text_rows(template: Template, tokenizer: Tokenizer, vocab: Vocab, max_len: i
                 ids += seg[0]
                 present += [True] * len(seg[0])
         length = len(ids)
-        ids += [eos] + [pad] * (max_len - length - 1)
-        present += [True] * (max_len - length)
+        ids += [eos] + [pad] * (seq_len - length - 1)
+        present += [True] * (seq_len - length)
         rows.append(ids)
         masks.append(present)
     return torch.tensor(rows, dtype=torch.long), torch.tensor(masks), unknown
 
 
-def id_row(template: Template, vocab_size: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(ids [1, max_len], present [1, max_len])`` for a synthetic run: ids and blanks, ``max_len`` in all."""
+def id_row(template: Template, vocab_size: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids [1, seq_len], present [1, seq_len])`` for a synthetic run: ids and blanks, ``seq_len`` in all."""
     total = sum(len(p.split()) if isinstance(p, str) else (p or 1) for p in template.pieces)
-    if total != max_len:  # checked before any list of that size is made
-        raise UserError(f"a synthetic run fills sequences of exactly {max_len} tokens; got {total} (ids and "
+    if total != seq_len:  # checked before any list of that size is made
+        raise UserError(f"a synthetic run fills sequences of exactly {seq_len} tokens; got {total} (ids and "
                         f"blank sizes)")
     ids: list[int] = []
     present: list[bool] = []

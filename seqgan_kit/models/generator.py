@@ -9,9 +9,9 @@ Conventions used throughout seqgan-kit:
   ``y[t]``.
 - Variable-length text (``eos_token`` set): a sequence ends with its first ``eos_token``; every later position
   holds ``pad_token``. Sampling writes PAD after EOS, the model never produces PAD or the start token (their
-  logits are -inf), the last position of a sequence is always EOS (a sample never runs past ``max_len``
+  logits are -inf), the last position of a sequence is always EOS (a sample never runs past ``seq_len``
   positions), and :meth:`SequenceGenerator.token_mask` marks the positions up to and including EOS. Without
-  ``eos_token`` (the synthetic task) every sequence has exactly ``max_len`` tokens and every position counts.
+  ``eos_token`` (the synthetic task) every sequence has exactly ``seq_len`` tokens and every position counts.
 
 A generator kind subclasses :class:`SequenceGenerator`, implements ``forward`` (teacher forcing),
 ``initial_state``, ``advance`` and ``logits`` (the incremental API), ``config`` and ``from_config``, and is
@@ -39,7 +39,7 @@ class SequenceGenerator(nn.Module):
     capabilities: frozenset[str] = frozenset({"language_model", "gumbel"})
     """What algorithms may ask of a generator kind (:data:`seqgan_kit.models.registry.CAPABILITIES`)."""
 
-    def __init__(self, vocab_size: int, max_len: int, start_token: int = 0, eos_token: int | None = None,
+    def __init__(self, vocab_size: int, seq_len: int, start_token: int = 0, eos_token: int | None = None,
                  pad_token: int = 0, banned_tokens: Sequence[int] = ()) -> None:
         super().__init__()
         banned_tokens = tuple(int(t) for t in banned_tokens)
@@ -53,10 +53,10 @@ class SequenceGenerator(nn.Module):
             raise ValueError(f"pad_token {pad_token} cannot be banned: a fixed-length PAD model must emit it")
         if eos_token is not None and len({start_token, eos_token, pad_token}) != 3:
             raise ValueError("start_token, eos_token and pad_token must differ for variable-length text")
-        if max_len < 1:
-            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        if seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {seq_len}")
         self.vocab_size = vocab_size
-        self.max_len = max_len
+        self.seq_len = seq_len
         self.start_token = start_token
         self.eos_token = eos_token
         self.pad_token = pad_token
@@ -73,7 +73,7 @@ class SequenceGenerator(nn.Module):
     def special_tokens(self) -> dict[str, Any]:
         """The token arguments every kind's ``config()`` includes (``banned_tokens`` only when there are some, so
         an EOS model's config is what it always was)."""
-        tokens = {"vocab_size": self.vocab_size, "max_len": self.max_len, "start_token": self.start_token,
+        tokens = {"vocab_size": self.vocab_size, "seq_len": self.seq_len, "start_token": self.start_token,
                   "eos_token": self.eos_token, "pad_token": self.pad_token}
         if self.banned_tokens:
             tokens["banned_tokens"] = list(self.banned_tokens)
@@ -110,9 +110,9 @@ class SequenceGenerator(nn.Module):
 
     # ----------------------------------------------------------------- shared: inputs and masks
     def activation_bytes(self, batch: int) -> int:
-        """float32 bytes one teacher-forced training batch ``[batch, max_len]`` keeps for backward: the logits,
+        """float32 bytes one teacher-forced training batch ``[batch, seq_len]`` keeps for backward: the logits,
         their log-softmax and its gradient (``3 V`` a position) plus the kind's :meth:`state_floats`."""
-        return 4 * batch * self.max_len * (3 * self.vocab_size + self.state_floats())
+        return 4 * batch * self.seq_len * (3 * self.vocab_size + self.state_floats())
 
     def state_floats(self) -> int:
         """Floats a position of the kind's recurrent computation keeps for backward (0 if not stated)."""
@@ -184,7 +184,7 @@ class SequenceGenerator(nn.Module):
              method: str = DEFAULT_SAMPLER) -> torch.Tensor:
         """The tokens ``[B]`` at absolute ``position`` from ``state``: a sample of the next-token distribution,
         or EOS without a draw at the last position of a variable-length model."""
-        if self.variable_length and position == self.max_len - 1:
+        if self.variable_length and position == self.seq_len - 1:
             return torch.full((self.state_batch(state),), self.eos_token, dtype=torch.long, device=self.device)
         if method == "inverse_cdf" and temperature != 0:  # the sampler adds the bias inside its one pass
             logits, bias = self.logits_and_bias(state)
@@ -211,12 +211,12 @@ class SequenceGenerator(nn.Module):
         """Sample ``steps`` tokens starting from ``state`` (a state whose logits give the next token).
 
         Returns ``[B, steps]`` int64. ``position`` is the absolute position of the first token (default:
-        ``max_len - steps``, a continuation that runs to the end). For variable-length models ``done [B]``
+        ``seq_len - steps``, a continuation that runs to the end). For variable-length models ``done [B]``
         (default: all false) marks rows that have already ended; rows write PAD after their EOS, and sampling
         stops early once every row has ended. The state after the last token is not computed.
         """
         b = self.state_batch(state)
-        start = self.max_len - steps if position is None else position
+        start = self.seq_len - steps if position is None else position
         if self.variable_length and done is None:
             done = torch.zeros(b, dtype=torch.bool, device=self.device)
         out = torch.full((b, steps), self.pad_token, dtype=torch.long, device=self.device)  # [B, steps]
@@ -239,12 +239,12 @@ class SequenceGenerator(nn.Module):
         length: int | None = None,
         method: str = DEFAULT_SAMPLER,
     ) -> torch.Tensor:
-        """Sample ``n`` sequences of ``length`` (default ``max_len``) tokens: ``[n, length]`` int64.
+        """Sample ``n`` sequences of ``length`` (default ``seq_len``) tokens: ``[n, length]`` int64.
 
         Sampling is batched over all sequences (in chunks of ``batch_size`` rows to bound memory).
         ``temperature = 0`` gives greedy decoding.
         """
-        length = self.max_len if length is None else length
+        length = self.seq_len if length is None else length
         chunks = [self.sample_batch(min(batch_size, n - lo), length, temperature, generator, method)
                   for lo in range(0, n, batch_size)]
         if not chunks:
@@ -273,7 +273,7 @@ class SequenceGenerator(nn.Module):
         """
         from .gumbel import gumbel_perturb
 
-        t_max, v = self.max_len, self.vocab_size
+        t_max, v = self.seq_len, self.vocab_size
         state = self.initial_state(n)
         done = torch.zeros(n, dtype=torch.bool, device=self.device) if self.variable_length else None
         hard_steps, soft_steps = [], []

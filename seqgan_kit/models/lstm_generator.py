@@ -39,7 +39,7 @@ class LSTMGeneratorConfig:
 class LSTMGenerator(SequenceGenerator):
     """LSTM language model over a fixed vocabulary, with fast batched sampling.
 
-    Paper settings (SeqGAN synthetic task): ``vocab_size=5000, emb_dim=32, hidden_dim=32, max_len=20,
+    Paper settings (SeqGAN synthetic task): ``vocab_size=5000, emb_dim=32, hidden_dim=32, seq_len=20,
     start_token=0`` and every parameter drawn from N(0, ``init_std`` = 0.1).
     """
 
@@ -50,14 +50,14 @@ class LSTMGenerator(SequenceGenerator):
         vocab_size: int,
         emb_dim: int = 32,
         hidden_dim: int = 32,
-        max_len: int = 20,
+        seq_len: int = 20,
         start_token: int = 0,
         init_std: float = 0.1,
         eos_token: int | None = None,
         pad_token: int = 0,
         banned_tokens: Sequence[int] = (),
     ) -> None:
-        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token, banned_tokens)
+        super().__init__(vocab_size, seq_len, start_token, eos_token, pad_token, banned_tokens)
         self.emb_dim = emb_dim
         self.hidden_dim = hidden_dim
         self.embedding = nn.Embedding(vocab_size, emb_dim)
@@ -67,7 +67,7 @@ class LSTMGenerator(SequenceGenerator):
 
     @classmethod
     def from_config(cls, cfg: LSTMGeneratorConfig, **sizes: Any) -> LSTMGenerator:
-        """Build from the ``[generator]`` table; ``sizes``: vocab_size, max_len and the special tokens."""
+        """Build from the ``[generator]`` table; ``sizes``: vocab_size, seq_len and the special tokens."""
         return cls(emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, init_std=cfg.init_std, **sizes)
 
     def reset_parameters(self, std: float) -> None:

@@ -135,14 +135,14 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     unused_parameters = True
     """Each stage trains part of it (the LM, then the seq2seq): DDP must look for unused parameters."""
 
-    def __init__(self, vocab_size: int, max_len: int, start_token: int = 0, eos_token: int | None = None,
+    def __init__(self, vocab_size: int, seq_len: int, start_token: int = 0, eos_token: int | None = None,
                  pad_token: int = 0, emb_dim: int = 32, hidden_dim: int = 32, tie_softmax: bool = False,
                  init_std: float = 0.1, lm: LSTMGenerator | None = None) -> None:
-        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token)
+        super().__init__(vocab_size, seq_len, start_token, eos_token, pad_token)
         if tie_softmax and emb_dim != hidden_dim:
             raise ValueError(f"tie_softmax needs emb_dim == hidden_dim, got {emb_dim} and {hidden_dim}")
         if lm is None:
-            lm = LSTMGenerator(vocab_size, emb_dim, hidden_dim, max_len, start_token, init_std, eos_token, pad_token)
+            lm = LSTMGenerator(vocab_size, emb_dim, hidden_dim, seq_len, start_token, init_std, eos_token, pad_token)
         if (lm.emb_dim, lm.hidden_dim, lm.vocab_size) != (emb_dim, hidden_dim, vocab_size):
             raise ValueError("the language model's sizes differ from the MaskGAN generator's")
         self.lm = lm
@@ -157,7 +157,7 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
             no_eos[eos_token] = float("-inf")
         self.register_buffer("fill_bias", no_eos, persistent=False)
         # Variable-length text: log P(EOS at position t), t in [0, T), of the training sequences (set_lengths).
-        self.register_buffer("length_logp", torch.zeros(max_len))
+        self.register_buffer("length_logp", torch.zeros(seq_len))
         _init_(self, init_std, skip="lm.")
 
     @classmethod
@@ -172,7 +172,7 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
 
     def state_floats(self) -> int:
         """Three LSTMs (the LM, the encoder, the decoder) and the attention over every encoder position."""
-        return 3 * (self.emb_dim + 6 * self.hidden_dim) + self.max_len + 2 * self.hidden_dim
+        return 3 * (self.emb_dim + 6 * self.hidden_dim) + self.seq_len + 2 * self.hidden_dim
 
     # ----------------------------------------------------------------- LM -> MaskGAN
     def map_from_lm(self) -> None:
@@ -203,7 +203,7 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
             return
         has_eos = (seqs == self.eos_token).any(dim=1)  # [N]
         first = (seqs[has_eos] == self.eos_token).int().argmax(dim=1)  # [N'] position of the first EOS
-        counts = torch.bincount(first.cpu(), minlength=self.max_len).double() + prior  # [T]
+        counts = torch.bincount(first.cpu(), minlength=self.seq_len).double() + prior  # [T]
         counts[0] -= prior
         self.length_logp.copy_((counts / counts.sum()).log())
 
@@ -260,7 +260,7 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
 
     def missing_context(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encoder states and final ``(h, c)`` of an all-``<missing>`` input, for ``batch`` rows."""
-        emb = self.missing.expand(1, self.max_len, self.emb_dim)
+        emb = self.missing.expand(1, self.seq_len, self.emb_dim)
         enc, (h, c) = self.encoder(emb)  # one row, then shared by all
         return (enc.expand(batch, -1, -1), h[0].expand(batch, -1).contiguous(),
                 c[0].expand(batch, -1).contiguous())
@@ -271,9 +271,9 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
         """``[rows, length]`` samples. Length-conditional in-filler (:meth:`length_conditional`): each row's EOS
         position is drawn from ``length_logp``, then every position before it is filled (:meth:`fill`);
         otherwise the LM's or the all-``<missing>`` in-filler's left-to-right sampling."""
-        if not self.length_conditional() or length != self.max_len:
+        if not self.length_conditional() or length != self.seq_len:
             return super().sample_batch(rows, length, temperature, generator, method)
-        pos = torch.arange(self.max_len, device=self.device)  # [T]
+        pos = torch.arange(self.seq_len, device=self.device)  # [T]
         eos_at = torch.multinomial(self.length_logp.exp(), rows, replacement=True, generator=generator)  # [R]
         present = pos >= eos_at.unsqueeze(1)  # [R, T]: EOS and the padding after it
         seqs = torch.where(pos == eos_at.unsqueeze(1), self.eos_token, self.pad_token)  # [R, T]

@@ -8,7 +8,7 @@ A model class is registered with its config dataclass::
 and provides two methods:
 
 - ``from_config(cfg, **sizes)`` (classmethod): build from the recipe table (``sizes`` are what the task
-  decides: ``vocab_size``, ``max_len`` and the special tokens for a generator; ``vocab_size``, ``seq_len`` and
+  decides: ``vocab_size``, ``seq_len`` and the special tokens for a generator; ``vocab_size``, ``seq_len`` and
   ``pad_token`` for a discriminator).
 - ``config()``: the constructor arguments, stored in every checkpoint beside the kind
   (:func:`describe`), so :func:`rebuild` makes the same module from a checkpoint alone.
@@ -129,7 +129,7 @@ def describe(module: nn.Module) -> dict[str, Any]:
     return {"kind": module.kind, "args": module.config()}
 
 
-SIZE_ARGS = ("vocab_size", "max_len", "seq_len", "emb_dim", "hidden_dim", "dim", "mem_slots", "head_size",
+SIZE_ARGS = ("vocab_size", "seq_len", "emb_dim", "hidden_dim", "dim", "mem_slots", "head_size",
              "num_heads", "mlp_layers", "num_rep", "fc_dim", "start_token", "eos_token", "pad_token")
 """Constructor arguments that are whole numbers wherever a kind has them (the special tokens may be None)."""
 SIZE_LIST_ARGS = ("filter_sizes", "num_filters")
@@ -196,10 +196,22 @@ def rebuild(role: str, spec: dict[str, Any], source: str = "checkpoint") -> nn.M
         spec = {"kind": DEFAULT_KIND[role], "args": spec}
     try:
         cls = get_kind(role, spec["kind"]).cls
-        args = spec["args"]
+        args = _current_names(spec["args"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{source}: cannot rebuild its {role} of kind {spec.get('kind')!r}: {exc}") from None
     return checked_build(cls, args, role, source, f"of kind {spec.get('kind')!r}")
+
+
+RENAMED_ARGS = {"max_len": "seq_len"}
+"""Constructor arguments renamed since checkpoints were first written: old name -> new (seqgan-kit 0.1's
+generators stored their length as ``max_len``)."""
+
+
+def _current_names(args: Any) -> Any:
+    """A checkpoint's constructor arguments under their current names (anything but a table is left as it is)."""
+    if not isinstance(args, dict):
+        return args
+    return {RENAMED_ARGS.get(k, k) if RENAMED_ARGS.get(k, k) not in args else k: v for k, v in args.items()}
 
 
 def checked_build(cls: Callable[..., nn.Module], args: Any, role: str, source: str, what: str = "") -> nn.Module:

@@ -76,11 +76,11 @@ class RMCGenerator(SequenceGenerator):
     FORGET_BIAS = 1.0
     INPUT_BIAS = 0.0
 
-    def __init__(self, vocab_size: int, max_len: int = 20, emb_dim: int = 32, mem_slots: int = 1,
+    def __init__(self, vocab_size: int, seq_len: int = 20, emb_dim: int = 32, mem_slots: int = 1,
                  head_size: int = 256, num_heads: int = 2, mlp_layers: int = 2, start_token: int = 0,
                  eos_token: int | None = None, pad_token: int = 0, banned_tokens: Sequence[int] = (),
                  init: str = "torch") -> None:
-        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token, banned_tokens)
+        super().__init__(vocab_size, seq_len, start_token, eos_token, pad_token, banned_tokens)
         if min(emb_dim, mem_slots, head_size, num_heads, mlp_layers) < 1:
             raise ValueError("emb_dim, mem_slots, head_size, num_heads and mlp_layers must be positive")
         if init not in INITS:

@@ -5,7 +5,7 @@ Evaluation during training (every ``eval_every`` epochs/iterations, on the held-
 - ``nll_test``: the generator's mean per-token NLL on the test examples, padding excluded: in ``eos`` text the
   positions up to and including EOS; in ``pad`` text (``data.ending = "pad"``) the positions up to and including
   the first PAD (the PAD that ends the sentence plays EOS's part), so the two modes' ``nll_test`` count the same
-  positions of the same sentences (except a sentence of exactly max_len tokens, which has no PAD).
+  positions of the same sentences (except a sentence of exactly max_tokens tokens, which has no PAD).
 - ``nll_gen`` (when ``eval.nll_gen``): RelGAN's NLL_gen, the mean per-token NLL on the *training* examples with
   RelGAN's normalisation: in ``pad`` text every position, PADs included (its MLE loss divided by T * B); in
   ``eos`` text the positions up to and including EOS (the only tokens an EOS model has).
@@ -35,8 +35,8 @@ TOKENIZER_DIR = "tokenizer"
 
 
 class TextTask:
-    """Tokenizer, vocabulary, ``train [N, T]`` and ``test [M, T]`` id tensors (``T = data.max_len + 1`` for
-    ``data.ending = "eos"``, ``data.max_len`` for ``"pad"``)."""
+    """Tokenizer, vocabulary, ``train [N, T]`` and ``test [M, T]`` id tensors (``T = data.max_tokens + 1`` for
+    ``data.ending = "eos"``, ``data.max_tokens`` for ``"pad"``)."""
 
     start_token, eos_token, pad_token = BOS, EOS, PAD
 
@@ -64,7 +64,7 @@ class TextTask:
 
     @property
     def seq_len(self) -> int:
-        return self.cfg.max_len if self.pad_ending else self.cfg.max_len + 1
+        return self.cfg.max_tokens if self.pad_ending else self.cfg.max_tokens + 1
 
     def special_tokens(self) -> dict[str, object]:
         """The generator's special tokens. ``eos``: BOS starts, EOS ends, PAD fills. ``pad``: BOS starts, no EOS,

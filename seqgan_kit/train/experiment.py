@@ -98,7 +98,7 @@ def memory_needs(cfg: ExperimentConfig, batch: int, vocab: int | None = None) ->
     builds = {}
     if "generator" in cfg.spec.requires:
         builds["generator"] = lambda: models.build("generator", cfg.generator, vocab_size=vocab,
-                                                   max_len=cfg.seq_len, **tokens)
+                                                   seq_len=cfg.seq_len, **tokens)
     if "discriminator" in cfg.spec.requires:
         builds["discriminator"] = lambda: models.build("discriminator", cfg.discriminator, vocab_size=vocab,
                                                        seq_len=cfg.seq_len, pad_token=None if synthetic else PAD)
@@ -180,7 +180,7 @@ class Experiment:
             check_memory(cfg, vocab=self.task.vocab_size)
         if build_generator:
             self.generator = self.build_model("generator", "generator", cfg.generator,
-                                              vocab_size=self.task.vocab_size, max_len=self.task.seq_len,
+                                              vocab_size=self.task.vocab_size, seq_len=self.task.seq_len,
                                               **self.task.special_tokens())
 
     # ------------------------------------------------------------------ models and random streams

@@ -148,7 +148,7 @@ class MaskGANTrainer(Trainer):
         self.cfg: MaskGANConfig = exp.cfg.algo
         lm = exp.generator
         std = exp.cfg.generator.init_std
-        sizes = dict(vocab_size=exp.task.vocab_size, max_len=exp.task.seq_len, **exp.task.special_tokens())
+        sizes = dict(vocab_size=exp.task.vocab_size, seq_len=exp.task.seq_len, **exp.task.special_tokens())
         gcfg = MaskGANGeneratorConfig(emb_dim=lm.emb_dim, hidden_dim=lm.hidden_dim, init_std=std,
                                       tie_softmax=self.cfg.tie_softmax)
         # The in-filler wraps the LM and takes its place under the name "generator" (same checkpoint slot, same

@@ -37,6 +37,7 @@ from ..config import (
     read_recipe,
     to_dict,
 )
+from ..data.data_config import RENAMED_KEYS as DATA_RENAMED_KEYS
 from ..data.data_config import DataConfig, with_card
 from ..device import PRECISIONS
 from ..models.registry import DEFAULT_KIND, get_kind
@@ -122,18 +123,18 @@ class ExperimentConfig:
 
     @property
     def seq_len(self) -> int:
-        """Tokens per training sequence: the oracle's length, or a text example's ``max_len`` plus EOS
-        (``data.ending = "pad"``: ``max_len``, no EOS)."""
+        """Tokens per training sequence: the oracle's length, or a text example's ``data.max_tokens`` plus EOS
+        (``data.ending = "pad"``: ``data.max_tokens``, no EOS)."""
         if self.task == "synthetic":
             return self.oracle.seq_len
-        return self.data.max_len + (1 if self.data.ending == "eos" else 0)
+        return self.data.max_tokens + (1 if self.data.ending == "eos" else 0)
 
     @property
     def seq_len_source(self) -> str:
         """Which keys set :attr:`seq_len` (for error messages)."""
         if self.task == "synthetic":
             return "oracle.seq_len"
-        return "data.max_len + 1 (EOS)" if self.data.ending == "eos" else "data.max_len (data.ending = 'pad')"
+        return "data.max_tokens + 1 (EOS)" if self.data.ending == "eos" else "data.max_tokens (data.ending = 'pad')"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``config.toml``; the algorithm's table appears under its own name."""
@@ -155,7 +156,8 @@ MOVED = {
                                 "seqgan.d_batch_size (gumbel.batch_size serves both networks)",
 }
 """Keys that moved to another table: dotted key -> where it went (a recipe that sets one is refused)."""
-RENAMED = {"seqgan.rollout_num": "seqgan.num_rollouts"}
+RENAMED = {"seqgan.rollout_num": "seqgan.num_rollouts",
+           **{f"data.{old}": f"data.{new}" for old, new in DATA_RENAMED_KEYS.items()}}
 """Keys with a new name: old dotted key -> new (a recipe that sets the old one is refused, naming the new)."""
 
 
@@ -202,19 +204,19 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None, base:
     for key, value in data.items():
         if key in _SCALARS:
             continue
+        if key == "data" and merge_card and isinstance(value, dict):
+            try:
+                value = with_card(value, base)  # a card's keys are checked below as the recipe's are
+            except ConfigError as exc:
+                raise exc.under("data") from None
+        for old in value if isinstance(value, dict) else ():
+            if f"{key}.{old}" in RENAMED:
+                raise ConfigError(f"{key}.{old}", f"renamed: set {RENAMED[f'{key}.{old}']} instead")
         if key in _FIXED_TABLES:
-            if key == "data" and merge_card and isinstance(value, dict):
-                try:
-                    value = with_card(value, base)
-                except ConfigError as exc:
-                    raise exc.under("data") from None
             setattr(cfg, key, from_dict(_FIXED_TABLES[key], value, f"{key}."))
         elif key in _MODEL_TABLES:
             setattr(cfg, key, _model_config(key, value))
         elif spec.config is not None and key == spec.table:
-            for old in value if isinstance(value, dict) else ():
-                if f"{key}.{old}" in RENAMED:
-                    raise ConfigError(f"{key}.{old}", f"renamed: set {RENAMED[f'{key}.{old}']} instead")
             cfg.algo = from_dict(spec.config, value, f"{key}.")
         else:
             tables = sorted([*_SCALARS, *_FIXED_TABLES, *_MODEL_TABLES, *([spec.table] if spec.config else [])])

@@ -6,7 +6,7 @@ paragraphs) or consecutive clauses of a line (``clauses``; a quatrain's four lin
 A corpus without ``neighbours`` cannot train this algorithm (a one-line error before anything runs).
 
 Units are tokenized by the run's tokenizer and vocabulary (built from the corpus's training examples as for any
-text run) and cut at ``data.max_len``. One epoch = one pass over the training triples in a fresh order drawn
+text run) and cut at ``data.max_tokens``. One epoch = one pass over the training triples in a fresh order drawn
 from the run's ``data`` stream; a checkpoint after every epoch makes ``--resume`` exact. Metrics per epoch:
 ``train_loss`` and ``test_loss`` (per-token cross-entropy of both decoders; test: the first
 ``skipthought.eval_triples`` triples of the test split).
@@ -129,7 +129,7 @@ class SkipThoughtTrainer(Trainer):
                                                  f"trains on: set data.neighbours to 'sentences' or 'clauses'")
 
     def _encode(self, split: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unit rows ``[U, max_len + 1]`` and index triples ``[N, 3]`` of the train (0) or test (1) split."""
+        """Unit rows ``[U, max_tokens + 1]`` and index triples ``[N, 3]`` of the train (0) or test (1) split."""
         exp = self.exp
         data = dataclasses.replace(exp.cfg.data, segment="line", max_train=0)  # paragraphs, not sentences
         lines = load_lines(data, exp.cfg.seed)[split]
@@ -137,7 +137,7 @@ class SkipThoughtTrainer(Trainer):
             lines = [line.lower() for line in lines]
         units, triples = triples_of(lines, exp.cfg.data.neighbours)
         tokens = [exp.task.tokenizer.tokenize(u) for u in units]
-        rows, _ = encode_examples(tokens, exp.task.vocab, exp.cfg.data.max_len)  # [U, T]
+        rows, _ = encode_examples(tokens, exp.task.vocab, exp.cfg.data.max_tokens)  # [U, T]
         index = torch.tensor(triples, dtype=torch.long).reshape(-1, 3)  # [N, 3]
         return rows.to(exp.device), index.to(exp.device)
 

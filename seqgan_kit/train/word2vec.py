@@ -1,7 +1,7 @@
 """``algorithm = "word2vec"``: word vectors of a corpus card's training split, as an ordinary run.
 
 The corpus is read as for any text run (``[data]``, the card's tokenizer; a sentencepiece model is trained into
-``RUN/tokenizer/`` first), and every training example is tokenized in full (no ``max_len`` cut). gensim trains
+``RUN/tokenizer/`` first), and every training example is tokenized in full (no ``max_tokens`` cut). gensim trains
 skip-gram with negative sampling (``[word2vec]``; gensim's defaults unless set). The run writes
 ``word2vec.safetensors`` + ``word2vec.json`` (no pickle; see :mod:`seqgan_kit.encoders.word2vec`), one metrics
 record and ``checkpoint.safetensors``. The record's ``loss_per_token`` is gensim's training loss (summed over every
