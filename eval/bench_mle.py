@@ -1,6 +1,6 @@
 """Our MLE epoch against a bare PyTorch loop written here, same sizes, interleaved, side by side.
 
-    python eval/bench_mle.py [--threads 1 2] [--repeats 5] [--json]
+    python eval/bench_mle.py [--threads 1 2] [--repeats 5] [--textgan TEXTGAN_PYTORCH_DIR] [--json]
 
 The bare loop is what a user would write with no toolkit: ``nn.Embedding -> nn.LSTM -> nn.Linear`` (with
 bias), ``F.cross_entropy``, Adam, global-norm clip 5, a fresh permutation per epoch, batches by index. Ours is
@@ -14,6 +14,11 @@ that the table shows where a difference comes from. Each repeat times one epoch 
 back (the order rotates), so the machine's load affects all alike; the table gives medians and the ratios
 ``bare / ours`` (> 1: ours is faster).
 
+``--textgan DIR`` adds a fourth column on the synthetic case: TextGAN-PyTorch's own MLE epoch, its code imported
+from a checkout at DIR (williamSYSU/TextGAN-PyTorch; nothing of it is copied here): its ``LSTMGenerator``
+(LogSoftmax output), its ``GenDataIter`` batches (a DataLoader of dicts, batch 64, its default order), its
+instructor's ``train_gen_epoch`` (``NLLLoss``, Adam lr 0.01, global-norm clip 5), on the CPU.
+
 Per precision (fp32 against bf16, each against the floor of its own measured GEMM rate): the same task in
 ``eval/bench_precision.py`` (results: ``eval/results/precision.md``).
 """
@@ -24,7 +29,10 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +73,27 @@ def bare_epoch(model: BareLM, opt: torch.optim.Optimizer, data: torch.Tensor, st
     return total
 
 
+def textgan_epoch(checkout: Path, data: torch.Tensor) -> Callable[[], float]:
+    """One MLE epoch of TextGAN-PyTorch's oracle instructor over ``data [N, T]``, its code imported from
+    ``checkout``."""
+    sys.path.insert(0, str(checkout))
+    import config as tg_cfg  # TextGAN-PyTorch's module of settings
+    from instructor.oracle_data.instructor import BasicInstructor
+    from models.generator import LSTMGenerator as TextGANGenerator
+    from utils.data_loader import GenDataIter
+
+    tg_cfg.CUDA = False
+    if (tg_cfg.vocab_size, tg_cfg.max_seq_len, tg_cfg.gen_embed_dim, tg_cfg.gen_hidden_dim, tg_cfg.batch_size) != (
+            V, T, E, H, B):
+        raise SystemExit("the TextGAN-PyTorch checkout's defaults are not the SeqGAN sizes this bench uses")
+    model = TextGANGenerator(E, H, V, T, tg_cfg.padding_idx)
+    loader = GenDataIter(data).loader
+    opt = torch.optim.Adam(model.parameters(), lr=tg_cfg.gen_lr)
+    criterion = nn.NLLLoss()
+    instructor = object.__new__(BasicInstructor)  # only its train_gen_epoch (and static optimize) run
+    return lambda: instructor.train_gen_epoch(model, loader, criterion, opt)
+
+
 def make_data(text: bool) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     if not text:
@@ -76,7 +105,7 @@ def make_data(text: bool) -> torch.Tensor:
     return data
 
 
-def bench(threads: int, text: bool, repeats: int) -> dict:
+def bench(threads: int, text: bool, repeats: int, textgan: Path | None = None) -> dict:
     torch.set_num_threads(threads)
     data = make_data(text)
     ours = LSTMGenerator(V, E, H, T, start_token=BOS if text else 0, eos_token=EOS if text else None,
@@ -92,6 +121,8 @@ def bench(threads: int, text: bool, repeats: int) -> dict:
         "bare": lambda: bare_epoch(bare, opt_bare, data, start, ignore),
         "bare_fused": lambda: bare_epoch(bare_fused, opt_bare_fused, data, start, ignore),
     }
+    if textgan is not None and not text:
+        runs["textgan"] = textgan_epoch(textgan, data)
     times: dict[str, list[float]] = {k: [] for k in runs}
     for name in runs:  # warm-up
         runs[name]()
@@ -105,16 +136,21 @@ def bench(threads: int, text: bool, repeats: int) -> dict:
     return {"threads": threads, "case": "text (EOS/PAD masking)" if text else "synthetic", "ours_s": med["ours"],
             "bare_s": med["bare"], "bare_fused_s": med["bare_fused"], "ratio_bare_over_ours": med["bare"] / med["ours"],
             "ratio_bare_fused_over_ours": med["bare_fused"] / med["ours"],
-            "ours_all": times["ours"], "bare_all": times["bare"], "bare_fused_all": times["bare_fused"]}
+            **({"textgan_s": med["textgan"], "ratio_textgan_over_ours": med["textgan"] / med["ours"]}
+               if "textgan" in med else {}),
+            **{f"{name}_all": t for name, t in times.items()}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--textgan", type=Path, metavar="DIR", help="a TextGAN-PyTorch checkout: time its MLE epoch too")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    rows = [bench(t, text, args.repeats) for t in args.threads for text in (False, True)]
+    if args.textgan is not None and not (args.textgan / "instructor" / "oracle_data" / "instructor.py").is_file():
+        ap.error(f"--textgan {args.textgan}: not a TextGAN-PyTorch checkout (no instructor/oracle_data/instructor.py)")
+    rows = [bench(t, text, args.repeats, args.textgan) for t in args.threads for text in (False, True)]
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -126,7 +162,9 @@ def main() -> None:
           f"{'(bare+fused)/ours':>19}")
     for r in rows:
         print(f"{r['threads']:>7}  {r['case']:<24}{r['ours_s']:>9.2f}{r['bare_s']:>9.2f}"
-              f"{r['ratio_bare_over_ours']:>10.2f}x{r['bare_fused_s']:>14.2f}{r['ratio_bare_fused_over_ours']:>18.2f}x")
+              f"{r['ratio_bare_over_ours']:>10.2f}x{r['bare_fused_s']:>14.2f}{r['ratio_bare_fused_over_ours']:>18.2f}x"
+              + (f"   TextGAN-PyTorch {r['textgan_s']:.2f} s, {r['ratio_textgan_over_ours']:.2f}x" if "textgan_s" in r
+                 else ""))
 
 
 if __name__ == "__main__":
