@@ -199,9 +199,11 @@ D_SMALL = ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2]", "disc
     ("synthetic", ["algorithm=seqgan", *D_SMALL], "no discriminator weights"),  # another algorithm's models
     ("synthetic", ["mle.lr=-1"], "mle.lr"),  # plain validation
     ("synthetic", ["oracle.train_file=nowhere.txt"], "nowhere.txt"),  # the task's data are read
-    ("text", ["data.max_train=50"], "other training examples"),  # the tokenizer's check
+    ("text", ["data.max_train=50"], "data.max_train: cannot change on --resume (0 -> 50)"),
+    ("text", ["data.max_tokens=5"], "data.max_tokens: cannot change on --resume (8 -> 5)"),
     ("text", ["algorithm=seqgan", *D_SMALL], "no discriminator weights"),
-    ("text", ["data.tokenizer=char"], "vocab.json"),
+    ("text", ["data.tokenizer=char"], "data.tokenizer: cannot change on --resume"),
+    ("synthetic", ["init.generator=nowhere"], "init.generator: cannot change on --resume"),
 ])
 def test_a_failed_resume_leaves_every_file_of_the_run_byte_identical(base_run, text_run, tmp_path, capsys, kind,
                                                                        overrides, needle):
@@ -218,6 +220,19 @@ def test_a_failed_resume_leaves_every_file_of_the_run_byte_identical(base_run, t
     assert _all_files(run) == before
     if kind == "synthetic" and overrides == ["oracle.vocab_size=60"]:  # and the run is still resumable
         assert main(["train", "--resume", str(run), "--set", "mle.epochs=3", "--threads", "1"]) == 0
+
+
+@pytest.mark.slow
+def test_a_resume_may_point_to_the_corpus_in_its_new_place(text_run, tmp_path):
+    """``data.dir`` says where the corpus is, not what it is: a moved corpus resumes (its fingerprint matches)."""
+    run, moved = tmp_path / "run", tmp_path / "moved"
+    shutil.copytree(text_run, run)
+    moved.mkdir()
+    for name in ("train.txt", "test.txt"):
+        shutil.copy(text_run.parent / name, moved / name)
+    assert main(["train", "--resume", str(run), "--set", f"data.dir={moved}", "--set", "mle.epochs=2",
+                 "--threads", "1"]) == 0
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == 2
 
 
 def test_run_dir_with_resume_is_an_error(run_copy, tmp_path, capsys):

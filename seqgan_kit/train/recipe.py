@@ -257,6 +257,29 @@ def config_from_run(data: dict[str, Any], overrides: list[str] | None = None) ->
     return build_config(_upgraded(data), overrides, merge_card=False)
 
 
+FIXED_ON_RESUME = ("data", "init")
+"""Tables a resumed run cannot change with ``--set``: what the corpus is made into, and where the weights started
+(a change of task, algorithm or oracle is refused when the checkpoint is compared with the rebuilt task and
+models)."""
+DATA_LOCATIONS = ("dir", "train", "test", "card", "hf_dataset", "hf_config", "hf_train_split", "hf_test_split",
+                  "spm_model")
+"""``[data]`` keys that say where the corpus is, not what it is: a resume may point them to the corpus's new place
+(the checkpoint's data fingerprint still has to match)."""
+
+
+def check_resume_overrides(saved: ExperimentConfig, resumed: ExperimentConfig) -> None:
+    """ConfigError when ``--set`` on a resume changes what :data:`FIXED_ON_RESUME` names (the first such key)."""
+    before, after = saved.to_dict(), resumed.to_dict()
+    for table in FIXED_ON_RESUME:
+        old, new = before.get(table) or {}, after.get(table) or {}
+        changed = [k for k in sorted({*old, *new}) if old.get(k) != new.get(k) and k not in DATA_LOCATIONS]
+        if changed:
+            key = changed[0]
+            what = "the training data" if table == "data" else "where the weights started (a fresh run's only)"
+            raise ConfigError(f"{table}.{key}", f"cannot change on --resume ({old.get(key)!r} -> "
+                                                f"{new.get(key)!r}): it sets {what}; start a new run instead")
+
+
 def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` (a run directory's config) in the current layout (see :func:`config_from_run`)."""
     if not isinstance(data.get("algorithm", "mle"), str):

@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..runs.rundir import RunDir
 from .experiment import Experiment, check_memory, global_batch_sizes
 from .mle import MLEPretraining
-from .recipe import ExperimentConfig, config_from_run, load_recipe
+from .recipe import ExperimentConfig, check_resume_overrides, config_from_run, load_recipe
 from .registry import PhaseFn
 from .warm_start import apply_init
 
@@ -53,7 +53,11 @@ def resolve_config(recipe: str | None, overrides: list[str], resume: str | None,
                         f"({resume})")
     if resume:
         run = RunDir(resume)
-        return config_from_run(run.read_config(), overrides), run
+        saved = run.read_config()
+        cfg = config_from_run(saved, overrides)
+        if overrides:
+            check_resume_overrides(config_from_run(saved), cfg)
+        return cfg, run
     if not recipe:
         raise UserError("train needs a RECIPE (a TOML file) or --resume RUN_DIR")
     cfg = load_recipe(recipe, overrides)
