@@ -1,6 +1,6 @@
 """Files: the one atomic-write helper every module uses, strict UTF-8 line reading, and hashing.
 
-Atomic means: the data go to a temporary file in the target's folder (named ``.NAME.tmpPID``), are flushed
+Atomic means: the data go to a temporary file in the target's folder (named ``.NAME.tmpPID.HOST``), are flushed
 to disk, and the temporary file is renamed over the target. A reader sees the old file or the new one, never
 half of one. A failed write removes its temporary file and leaves the target as it was; the ``OSError``
 (read-only folder, full disk, ...) becomes one :class:`~seqgan_kit.errors.UserError` line.
@@ -8,7 +8,9 @@ half of one. A failed write removes its temporary file and leaves the target as 
 A writer killed outright (``kill -9``, a power cut) cannot remove its temporary file. The next write of the
 same target removes every ``.NAME.tmpPID*`` whose process is gone (:func:`remove_stale_temp_files`), so a
 killed writer's file never outlives the next one; run directories and data roots clean all of theirs when a
-command starts writing there.
+command starts writing there. ``HOST`` tags the machine (a hash of its host name): on a folder several machines
+share, a process id is only looked up on the machine that wrote the file, so a live writer elsewhere is never
+taken for a dead one here (a name without the tag, as seqgan-kit 0.1 wrote them, counts as this machine's).
 """
 
 from __future__ import annotations
@@ -17,18 +19,26 @@ import contextlib
 import hashlib
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UserError
 
 TMP_MARK = ".tmp"
-"""Temporary files are ``.<name>.tmp<pid>[suffix]`` beside their target."""
+"""Temporary files are ``.<name>.tmp<pid>.<host>[suffix]`` beside their target."""
+HOST_TAG = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+"""This machine in temporary names: 8 hex digits of its host name's hash."""
+
+
+def temp_name(name: str) -> str:
+    """The temporary name this process uses while writing (or building) ``name``: ``.<name>.tmp<pid>.<host>``."""
+    return f".{name}{TMP_MARK}{os.getpid()}.{HOST_TAG}"
 
 
 def temp_path(target: Path, suffix: str = "") -> Path:
     """The temporary file this process uses while writing ``target``."""
-    return target.with_name(f".{target.name}{TMP_MARK}{os.getpid()}{suffix}")
+    return target.with_name(temp_name(target.name) + suffix)
 
 
 def _fsync(path: Path) -> None:
@@ -67,13 +77,18 @@ def atomic_write(path: str | Path, data: bytes | str, make_parents: bool = False
         tmp.write_bytes(payload)
 
 
-def temp_pid(name: str) -> int | None:
-    """The writer's pid in a temporary name ``.<target>.tmp<pid>[suffix]`` (None when it is not one)."""
+def temp_owner(name: str) -> tuple[int, str] | None:
+    """``(pid, host tag)`` of the writer in a temporary name ``.<target>.tmp<pid>[.<host>][suffix]`` (the tag
+    is this machine's when the name has none); None when it is not a temporary name."""
     if not name.startswith(".") or TMP_MARK not in name:
         return None
     tail = name.rsplit(TMP_MARK, 1)[1]
     digits = tail[:len(tail) - len(tail.lstrip("0123456789"))]
-    return int(digits) if digits else None
+    if not digits:
+        return None
+    rest = tail[len(digits):]
+    tagged = len(rest) >= 9 and rest[0] == "." and all(ch in "0123456789abcdef" for ch in rest[1:9])
+    return int(digits), rest[1:9] if tagged else HOST_TAG
 
 
 def remove_stale_temp_files(folder: str | Path, target: str | None = None) -> list[Path]:
@@ -87,9 +102,9 @@ def remove_stale_temp_files(folder: str | Path, target: str | None = None) -> li
     except OSError:
         return removed
     for path in candidates:
-        pid = temp_pid(path.name)
-        if pid is None or pid_alive(pid):
-            continue
+        owner = temp_owner(path.name)
+        if owner is None or owner[1] != HOST_TAG or pid_alive(owner[0]):
+            continue  # not ours to judge: another machine's writer, or a live one
         try:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)

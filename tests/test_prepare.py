@@ -12,6 +12,7 @@ import functools
 import http.server
 import importlib.util
 import json
+import os
 import shutil
 import socket
 import threading
@@ -22,7 +23,7 @@ import pytest
 from seqgan_kit.data import prepare as prep
 from seqgan_kit.data.data_config import CARDS_DIR, DATA_ENV, with_card
 from seqgan_kit.errors import UserError
-from seqgan_kit.files import file_sha256
+from seqgan_kit.files import HOST_TAG, file_sha256, remove_stale_temp_files, temp_owner, temp_path
 
 from .conftest import require_shared
 
@@ -229,6 +230,23 @@ def test_a_stale_build_folder_of_a_dead_process_is_removed(tmp_path):
     (stale / "train.txt").write_text("half a file")
     prep.prepare_corpus("image_coco", local_sources("image_coco"), root=tmp_path, log=quiet)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["image_coco"]
+
+
+def test_only_this_machines_dead_writers_are_cleaned_on_a_shared_folder(tmp_path):
+    """A temporary name carries its machine's tag: a dead pid of this machine is cleaned, another machine's file
+    is left to it (its pid means nothing here), an untagged one (seqgan-kit 0.1) counts as this machine's."""
+    ours = temp_path(tmp_path / "x.txt")
+    assert ours.name == f".x.txt.tmp{os.getpid()}.{HOST_TAG}" and temp_owner(ours.name) == (os.getpid(), HOST_TAG)
+    other_tag = "0" * 8 if HOST_TAG != "0" * 8 else "1" * 8
+    files = {name: tmp_path / name for name in (f".x.txt.tmp999999999.{HOST_TAG}", f".x.txt.tmp999999999.{other_tag}",
+                                                ".x.txt.tmp999999999", f".x.txt.tmp{os.getpid()}.{HOST_TAG}")}
+    for path in files.values():
+        path.write_text("half")
+    removed = remove_stale_temp_files(tmp_path, "x.txt")
+    assert sorted(p.name for p in removed) == sorted([f".x.txt.tmp999999999.{HOST_TAG}", ".x.txt.tmp999999999"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".x.txt.tmp999999999.{other_tag}",
+                                                                 f".x.txt.tmp{os.getpid()}.{HOST_TAG}"])
+    assert temp_owner("x.txt") is None and temp_owner(".x.txt.tmpabc") is None
 
 
 # --------------------------------------------------------------------------- URLs

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
-from ...files import TMP_MARK, file_sha256, remove_stale_temp_files
+from ...files import file_sha256, remove_stale_temp_files, temp_name
 from ..data_config import CARDS_DIR, DATA_ENV, data_root, find_card, read_card
 from .cleaning import BUILDERS, clean_paragraph, one_per_group, paragraph_overlaps, poem_variants
 from .fetch import download, fetch_source, is_url
@@ -93,8 +93,8 @@ def corpus_problem(folder: Path, spec: PrepareSpec) -> str:
 
 
 def build_folder(root: Path, name: str) -> Path:
-    """The temporary folder this process builds corpus ``name`` in: ``<root>/.<name>.tmp<pid>``."""
-    return root / f".{name}{TMP_MARK}{os.getpid()}"
+    """The temporary folder this process builds corpus ``name`` in: ``<root>/.<name>.tmp<pid>.<host>``."""
+    return root / temp_name(name)
 
 
 def _remove_stale_builds(root: Path, log: Log) -> None:
