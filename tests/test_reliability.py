@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from seqgan_kit.cli.main import main
+from seqgan_kit.files import HOST_TAG
 from seqgan_kit.models.sampling import sample_categorical
 from seqgan_kit.runs.checkpoint import load_model
 from seqgan_kit.train import mle
@@ -375,7 +376,7 @@ def test_sample_streams_a_huge_n_through_the_temp_file(base_run, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "seqgan_kit", "sample", str(base_run), "-n", "1000000000",
                              "--seed", "0", "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    tmp = tmp_path / f".big.txt.tmp{proc.pid}"
+    tmp = tmp_path / f".big.txt.tmp{proc.pid}.{HOST_TAG}"
     try:
         deadline = time.time() + 60
         while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 4096 * 13):
@@ -437,7 +438,7 @@ def _start_writing(base_run: Path, out: Path) -> subprocess.Popen:
     """A ``sample -n 1e9 --out OUT`` subprocess, returned once its temporary file holds a few chunks."""
     proc = subprocess.Popen([sys.executable, "-m", "seqgan_kit", "sample", str(base_run), "-n", "1000000000",
                              "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    tmp = out.with_name(f".{out.name}.tmp{proc.pid}")
+    tmp = out.with_name(f".{out.name}.tmp{proc.pid}.{HOST_TAG}")
     deadline = time.time() + 60
     while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 4096 * 13):
         time.sleep(0.2)
@@ -457,7 +458,7 @@ def test_a_killed_writers_temp_file_never_outlives_the_next_write(base_run, tmp_
     proc = _start_writing(base_run, out)
     proc.kill()
     proc.wait()
-    left = out.with_name(f".s.txt.tmp{proc.pid}")
+    left = out.with_name(f".s.txt.tmp{proc.pid}.{HOST_TAG}")
     assert left.exists()
     live = out.with_name(f".s.txt.tmp{os.getpid()}")
     live.write_text("busy")
