@@ -158,7 +158,8 @@ class RMCGenerator(SequenceGenerator):
 
     def _project(self, memory: torch.Tensor) -> torch.Tensor:
         """``[..., N, D]`` -> logits ``[..., V]`` (banned tokens at -inf)."""
-        return F.linear(memory.flatten(-2), self.proj.weight, self.proj.bias + self.logit_bias)
+        flat = memory.flatten(-2)  # [..., N, D] -> [..., N*D]
+        return F.linear(flat, self.proj.weight, self.proj.bias + self.logit_bias)
 
     def logits(self, state: torch.Tensor) -> torch.Tensor:
         return self._project(state)

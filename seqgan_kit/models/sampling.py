@@ -148,7 +148,7 @@ def sample_categorical(
     flat = logits.reshape(-1, logits.shape[-1])  # [N, V]
     if method == "inverse_cdf" and temperature != 0:
         # The bias and 1 / temperature are applied inside the sampler's one pass over the logits (float32).
-        return _inverse_cdf_exp(flat, bias, 1.0 / temperature, generator).reshape(lead)
+        return _inverse_cdf_exp(flat, bias, 1.0 / temperature, generator).reshape(lead)  # [N] -> [...]
     flat = flat.float()  # bfloat16 logits (a bf16 run): the bias, temperature and probabilities in float32
     if bias is not None:
         flat = flat + bias.float()
@@ -157,9 +157,9 @@ def sample_categorical(
     if flat.numel():
         _check_finite(flat.amax(dim=-1))
     if temperature == 0:
-        return flat.argmax(dim=-1).reshape(lead)
+        return flat.argmax(dim=-1).reshape(lead)  # [N] -> [...]
     try:
         fn = SAMPLERS[method]
     except KeyError:
         raise ValueError(f"unknown sampler {method!r}; choose one of {sorted(SAMPLERS)}") from None
-    return fn(flat, generator).reshape(lead)
+    return fn(flat, generator).reshape(lead)  # [N] -> [...]

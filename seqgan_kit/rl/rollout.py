@@ -223,7 +223,7 @@ def rollout_rewards(
             per_rollout = final.view(1, 1, b).expand(lengths, n, b).clone()  # [L, N, B]
             todo = ~ended.t().unsqueeze(1).expand(lengths, n, b)  # [L, N, B]
             if todo.any():
-                per_rollout[todo] = _score(reward_fn, flat_comp[todo.reshape(-1)], max_batch)
+                per_rollout[todo] = _score(reward_fn, flat_comp[todo.reshape(-1)], max_batch)  # mask [L*N*B]
         else:
             per_rollout = _score(reward_fn, flat_comp, max_batch).view(lengths, n, b)  # [L*N*B] -> [L, N, B]
         rewards[:, :lengths] = per_rollout.mean(dim=1).transpose(0, 1)  # [L, B] -> [B, L]
