@@ -1,15 +1,20 @@
 """``oracle.kind = "texygen"``: RelGAN's (Texygen's) OracleLstm, random N(0, 1) from a seed."""
 
 import itertools
+import json
 import math
 
 import pytest
 import torch
 
+from seqgan_kit.cli.main import main
 from seqgan_kit.config import ConfigError
 from seqgan_kit.errors import UserError
+from seqgan_kit.metrics.nll import sequence_nll
 from seqgan_kit.models.oracle import build_oracle, random_oracle, texygen_oracle
 from seqgan_kit.tasks.synthetic import OracleConfig
+
+from .tiny import RECIPE, TINY
 
 
 def params(model):
@@ -62,3 +67,22 @@ def test_the_config_refuses_weights_with_the_texygen_kind_and_an_unknown_kind():
         build_oracle("x.npz", 0, 50, 4, 4, 5, 0, kind="texygen")
     assert torch.equal(params(build_oracle("", 5, 50, 4, 4, 5, 0, kind="texygen"))["proj.bias"],
                        params(texygen_oracle(5, 50, 4, 4, 5))["proj.bias"])
+
+
+@pytest.mark.slow
+def test_eval_nll_oracle_scores_with_a_texygen_run_s_own_oracle(tmp_path, capsys):
+    """``eval nll-oracle --oracle RUN_DIR`` rebuilds the run's oracle of its own kind (the checkpoint's hash
+    check passes) and gives the NLL of that oracle, not of a SeqGAN-kind oracle from the same seed."""
+    run = tmp_path / "run"
+    sets = [a for kv in [*TINY, "oracle.kind=texygen", "mle.epochs=1"] for a in ("--set", kv)]
+    assert main(["train", RECIPE, *sets,
+                 "--run-dir", str(run), "--threads", "1"]) == 0
+    samples = tmp_path / "s.txt"
+    seqs = torch.randint(0, 40, (20, 6), generator=torch.Generator().manual_seed(0))
+    samples.write_text("".join(" ".join(map(str, row)) + "\n" for row in seqs.tolist()))
+    capsys.readouterr()
+    assert main(["eval", "nll-oracle", "--oracle", str(run), "--samples", str(samples), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["nll_oracle"]
+    expected = sequence_nll(build_oracle("", 88, 40, 8, 8, 6, 0, kind="texygen"), seqs)
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert got != pytest.approx(sequence_nll(build_oracle("", 88, 40, 8, 8, 6, 0), seqs), rel=1e-3)

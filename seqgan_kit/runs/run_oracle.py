@@ -30,7 +30,7 @@ def load_run_oracle(path: str | Path) -> tuple[SequenceGenerator, OracleConfig]:
         raise UserError(f"{run_dir} is a {raw.get('task')} run: only a synthetic run has an oracle")
     cfg = from_dict(OracleConfig, raw.get("oracle", {}), "oracle.")
     oracle = build_oracle(cfg.weights, cfg.seed, cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.seq_len,
-                          cfg.start_token)
+                          cfg.start_token, cfg.kind)
     checkpoint = path if path.is_file() else run_dir / "checkpoint.safetensors"
     if checkpoint.is_file():
         recorded = (load_checkpoint(checkpoint)[1].get("task") or {}).get("oracle")
