@@ -14,8 +14,10 @@ discriminator updates, each on a fresh random batch of real training sequences a
 (RelGAN: 1 and 5). Adam (lr 1e-4 for both, betas 0.9/0.999), global gradient-norm clip 5 for both. The loss is
 ``rsgan`` (default), ``standard`` or ``hinge`` (:mod:`seqgan_kit.train.gan_losses`); a ``cnn`` discriminator also
 adds its own L2 term (``discriminator.l2_reg``) to its loss. The inverse temperature of step ``i`` (1-based) is
-``beta(i - 1)`` of the schedule (:func:`seqgan_kit.models.gumbel.inverse_temperature`), so it starts at 1
-(except ``const``). Metrics: ``g_loss``, ``d_loss`` (the last updates before the evaluation), ``beta`` and the task
+RelGAN's: its temperature variable starts at 1 and is set to ``beta(k)`` only after the updates of its
+iteration ``k`` (0-based), so step 1 trains at 1 and step ``i >= 2`` at ``beta(i - 2)`` of the schedule
+(:func:`seqgan_kit.models.gumbel.inverse_temperature`; ``const`` too: 1 at step 1, then ``beta_max``).
+Metrics: ``g_loss``, ``d_loss`` (the last updates before the evaluation), ``beta`` and the task
 metrics, every ``eval_every`` steps. Random draws: real batches from the run's ``gumbel_batches`` stream, the
 Gumbel noise and dropout from the global stream, all checkpointed (exact resume).
 """
@@ -118,6 +120,10 @@ class GumbelTrainer(Trainer):
         s = self.cfg
         return inverse_temperature(s.schedule, s.beta_max, steps_done, s.anneal_horizon)
 
+    def step_beta(self, step: int) -> float:
+        """The inverse temperature adversarial step ``step`` (1-based) trains at: 1, then ``beta(step - 2)``."""
+        return 1.0 if step <= 1 else self.beta(step - 2)
+
     def real_batch(self) -> torch.Tensor:
         data = self.exp.task.train
         idx = torch.randperm(len(data), generator=self.exp.rng("gumbel_batches"))[: self.cfg.batch_size]
@@ -167,7 +173,7 @@ class GumbelTrainer(Trainer):
         returns the latest losses and the inverse temperature."""
         s = self.cfg
         losses = self.exp.state.setdefault("gumbel_losses", {})  # the latest g_loss / d_loss
-        beta = self.beta(step - 1)
+        beta = self.step_beta(step)
         for _ in range(s.g_steps):
             losses["g_loss"] = self.generator_step(beta, step)
         for _ in range(s.d_steps):
@@ -177,5 +183,5 @@ class GumbelTrainer(Trainer):
     def adversarial(self, start_step: int) -> None:
         s, exp = self.cfg, self.exp
         run_units(exp, ADVERSARIAL, start_step, s.steps, self.step, eval_every=s.eval_every,
-                  checkpoint_every=s.checkpoint_every, first={"beta": self.beta(0)})
+                  checkpoint_every=s.checkpoint_every, first={"beta": self.step_beta(1)})
         exp.save_weights("generator.safetensors", ["generator"])
