@@ -442,7 +442,10 @@ def _start_writing(base_run: Path, out: Path) -> subprocess.Popen:
     deadline = time.time() + 60
     while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 4096 * 13):
         time.sleep(0.2)
-    assert tmp.exists(), "the writer made no temporary file"
+    if not tmp.exists():
+        proc.kill()  # no writer outlives a failed test
+        proc.wait()
+        raise AssertionError("the writer made no temporary file")
     return proc
 
 
