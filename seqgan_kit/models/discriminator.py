@@ -115,7 +115,7 @@ class CNNDiscriminator(nn.Module):
             fixed-length synthetic task.
     """
 
-    capabilities = frozenset({"prob_real", "gan_logits"})
+    capabilities = frozenset({"prob_real", "gan_logits", "features"})
 
     HIGHWAY_GATE_OFFSET = 0.0
     """Constant added to the highway gate pre-activation (the reference passes 0)."""
