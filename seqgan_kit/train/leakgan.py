@@ -141,14 +141,13 @@ class LeakGANTrainer(Trainer):
     def check(cfg: ExperimentConfig) -> None:
         """The generator's leaked extractor must be the discriminator's architecture; segments must fit."""
         gen, disc = cfg.generator, cfg.discriminator
-        gen.check_length(cfg.seq_len, cfg.seq_len_source)
-        disc.check_length(cfg.seq_len, cfg.seq_len_source)
+        disc.check_length(cfg.seq_len, cfg.seq_len_source)  # the generator's: when the recipe is read
         for own, theirs in (("feature_emb_dim", "emb_dim"), ("filter_sizes", "filter_sizes"),
                             ("num_filters", "num_filters")):
             if getattr(gen, own) != getattr(disc, theirs):
                 raise ConfigError(f"generator.{own}", f"{getattr(gen, own)} must equal discriminator.{theirs} "
-                                                      f"({getattr(disc, theirs)}): the generator reads that "
-                                                      f"discriminator's feature")
+                                                      f"({getattr(disc, theirs)}): algorithm = 'leakgan' leaks "
+                                                      f"that discriminator's feature to the generator")
 
     def phases(self) -> list[tuple[str, PhaseFn]]:
         return [(PRETRAIN, self.pretrain), (ADVERSARIAL, self.adversarial)]
@@ -221,8 +220,8 @@ class LeakGANTrainer(Trainer):
     def pretrain(self, start_block: int) -> None:
         s, exp = self.cfg, self.exp
         blocks = 0 if exp.cfg.init.generator and exp.cfg.init.discriminator else s.pretrain_blocks
-        run_units(exp, PRETRAIN, start_block, blocks, self.pretrain_block, eval_every=1,
-                  checkpoint_every=1, first={})  # one unit ("step") is a block
+        # one unit ("step") is a block; no record at 0: the shared stage's last record is this generator's
+        run_units(exp, PRETRAIN, start_block, blocks, self.pretrain_block, eval_every=1, checkpoint_every=1)
 
     def generator_step(self, iteration: int) -> dict[str, float]:
         """One adversarial update of the Manager and the Worker on a fresh batch of samples."""
@@ -268,6 +267,7 @@ class LeakGANTrainer(Trainer):
 
     def adversarial(self, start_iteration: int) -> None:
         s, exp = self.cfg, self.exp
+        # no record at 0: the last pretraining block's record is this generator's (an evaluation costs minutes)
         run_units(exp, ADVERSARIAL, start_iteration, s.iterations, self.iteration, eval_every=s.eval_every,
-                  checkpoint_every=s.checkpoint_every, first={})
+                  checkpoint_every=s.checkpoint_every)
         exp.save_weights("generator.safetensors", ["generator"])
