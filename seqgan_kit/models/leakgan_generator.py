@@ -254,6 +254,40 @@ class LeakGANGenerator(SequenceGenerator):
         keep = torch.arange(t, device=seqs.device)[None, :] < torch.arange(t + 1, device=seqs.device)[:, None]
         return torch.where(keep[None], seqs[:, None, :], torch.full_like(seqs[:, None, :], self.unfilled))
 
+    def prefix_features(self, seqs: torch.Tensor) -> torch.Tensor:
+        """The leaked feature of every prefix of ``seqs [B, T]``: ``[B, T+1, D]``, row ``t`` the feature of ``y[:t]``.
+
+        Equal to :meth:`features` of :meth:`unfilled_prefixes` (``tests/test_leakgan.py``) at about the cost of
+        two convolution passes instead of ``T + 1``: a window of width ``k`` starting at ``p`` holds, in prefix
+        ``t``, ``r = clamp(t - p, 0, k)`` real tokens and then unfilled ones, so its map is
+        ``M_r[p] = sum_{j<r} W_j e(y_{p+j}) + sum_{j>=r} W_j e(unfilled) + b``; ``M_r`` for every ``r`` comes
+        from one product of the embeddings with every offset's kernel, and prefix ``t`` max-pools
+        ``M_{clamp(t-p,0,k)}[p]`` over ``p``. Variable-length text (padding masked in the pooling) takes the
+        direct path.
+        """
+        b, t = seqs.shape
+        leak = self.leak
+        if leak.pad_token is not None:
+            return self.features(self.unfilled_prefixes(seqs).reshape(b * (t + 1), t)).view(b, t + 1, -1)
+        e = leak.emb_dim
+        emb = leak.embedding(seqs)  # [B, T, E]
+        unfilled = leak.embedding.weight[self.unfilled]  # [E]
+        prefix = torch.arange(t + 1, device=seqs.device)[:, None]  # [T+1, 1]
+        pooled = []
+        for k, conv in zip(leak.filter_sizes, leak.convs, strict=True):
+            p = t - k + 1
+            kernel = conv.weight.view(-1, k, e)  # [F, k*E] -> [F, k, E]
+            per_offset = torch.einsum("bte,fke->bktf", emb, kernel)  # [B, k, T, F]: W_j e(y_pos)
+            real = torch.stack([per_offset[:, j, j:j + p] for j in range(k)], dim=1)  # [B, k, P, F]: W_j e(y_{p+j})
+            heads = torch.cat([real.new_zeros(b, 1, p, real.shape[-1]), real.cumsum(dim=1)], dim=1)  # [B, k+1, P, F]
+            fill = torch.einsum("fke,e->kf", kernel, unfilled)  # [k, F]: W_j e(unfilled)
+            tails = torch.cat([fill.flip(0).cumsum(0).flip(0), fill.new_zeros(1, fill.shape[1])])  # [k+1, F]
+            maps = heads + (tails + conv.bias)[None, :, None, :]  # [B, k+1, P, F]: M_r[p]
+            starts = torch.arange(p, device=seqs.device)[None, :]  # [1, P]
+            r = (prefix - starts).clamp(0, k)  # [T+1, P]
+            pooled.append(maps[:, r, starts.expand_as(r)].amax(dim=2))  # [B, T+1, P, F] -> [B, T+1, F]
+        return leak.highway_features(torch.cat(pooled, dim=-1))  # [B, T+1, D]
+
     # ----------------------------------------------------------------- teacher forcing
     def teacher_forced(self, seqs: torch.Tensor, detach_goals: bool = False) -> TeacherForced:
         """One teacher-forced pass over ``seqs [B, T]``: logits, leaked features, goals (see :class:`TeacherForced`).
@@ -270,8 +304,7 @@ class LeakGANGenerator(SequenceGenerator):
         if t % c:
             raise ValueError(f"sequence length {t} is not a multiple of step_size {c}")
         n = t // c
-        prefixes = self.unfilled_prefixes(seqs)  # [B, T+1, T]
-        feats = self.features(prefixes.reshape(b * (t + 1), t)).view(b, t + 1, d)  # [B*(T+1), D] -> [B, T+1, D]
+        feats = self.prefix_features(seqs)  # [B, T+1, D]
         manager_hidden, _ = self.manager(feats[:, :t])  # reads f_0 .. f_{T-1}: [B, T, H]
         sub = self.sub_goals(manager_hidden)  # [B, T, D]: g_0 .. g_{T-1}
         # segment m >= 1 has the goal sum_{j=(m-1)c+1}^{mc} g_j: g_1 .. g_{T-1} and a zero, summed c at a time
