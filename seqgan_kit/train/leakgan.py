@@ -9,8 +9,9 @@ Phases after the shared MLE stage (``pretrain_g``; the LeakGAN recipes set ``mle
 - ``pretrain_interleaved``: ``pretrain_blocks`` blocks (official: 10), each ``pretrain_d_rounds`` discriminator
   rounds of ``pretrain_d_epochs`` epochs on fresh negatives (5 x 3), then ``pretrain_g_epochs`` generator
   epochs (8); a generator batch updates the Worker by the token cross-entropy (goals detached) and the Manager
-  by the cosine loss ``-cos(f_{(k+1)c} - f_{kc}, G_k)`` (official ``pretrain_goal_loss``), each with its own
-  Adam and its own global-norm clip.
+  by the cosine loss ``-cos(f_{(k+1)c} - f_{kc}, G_k)`` (official ``pretrain_goal_loss``; with ``batch_mean``
+  its mean is divided once more by ``B T / c``, as the official code divides the scalar the TF loss returns),
+  each with its own Adam and its own global-norm clip.
 - ``adversarial``: ``iterations`` (official: 800); each makes ``g_steps`` updates on a fresh batch of samples:
   the Manager by ``-R_k cos(f_{(k+1)c} - f_{kc}, G_k)`` with ``R`` the rescaled rollout rewards
   (:mod:`seqgan_kit.rl.leakgan_rewards`), the Worker by ``-r^I_t log G(y_t | y_<t)`` with the intrinsic reward
@@ -188,7 +189,10 @@ class LeakGANTrainer(Trainer):
         gen: LeakGANGenerator = self.exp.generator
         out = gen.teacher_forced(batch, detach_goals=True)
         worker_loss = F.cross_entropy(out.logits.reshape(-1, gen.vocab_size), batch.reshape(-1))  # [B*T, V]
-        manager_loss = -goal_cosines(out, gen.step_size).mean()
+        cos = goal_cosines(out, gen.step_size)  # [B, n]
+        manager_loss = -cos.mean()
+        if self.cfg.cosine_reduction == "batch_mean":  # the official loss divides its scalar again by B * T / c
+            manager_loss = manager_loss / cos.numel()
         return self._step(worker_loss, manager_loss, self.pre_worker, self.pre_manager, where)
 
     def pretrain_epoch(self, where: str) -> tuple[float, float]:
