@@ -20,6 +20,8 @@ from seqgan_kit.train.runner import check_world, train
 
 from .tiny import RECIPE, TINY, kill_on_call
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # thousands of tiny ops (see conftest)
+
 V, T, C = 30, 8, 4
 SIZES = dict(emb_dim=8, hidden_dim=8, goal_size=4, step_size=C, feature_emb_dim=6, filter_sizes=[1, 2, 3],
              num_filters=[3, 4, 5])
@@ -115,6 +117,28 @@ def test_step_by_step_generation_gives_the_teacher_forced_distribution():
             assert torch.allclose(torch.log_softmax(gen.logits(state), -1), forced[:, t], atol=1e-12)
             if t + 1 < T:
                 state = gen.advance(x[:, t], state)
+
+
+def test_variable_length_text_samples_end_at_eos_and_teacher_forcing_agrees_up_to_it():
+    torch.manual_seed(0)
+    gen = LeakGANGenerator(V, max_len=T, start_token=0, eos_token=1, pad_token=2, **SIZES)
+    gen.worker_out_bias.data[:, 1] += 2.0  # EOS likely: rows end early
+    x = gen.sample(8, generator=torch.Generator().manual_seed(0))
+    assert (x == 1).any(dim=1).all() and not (x == 0).any()
+    mask = gen.token_mask(x)
+    assert torch.equal(x[~mask], torch.full_like(x[~mask], 2))  # PAD after EOS only
+    with torch.no_grad():
+        forced = torch.log_softmax(gen(x), dim=-1)
+        state, steps = gen.initial_state(8), []
+        for t in range(T):
+            steps.append(torch.log_softmax(gen.logits(state), -1))
+            if t + 1 < T:
+                state = gen.advance(x[:, t], state)
+    stepped = torch.stack(steps, dim=1)  # [B, T, V]
+    assert torch.allclose(stepped[mask], forced[mask], atol=1e-5)
+    rewards = segment_rollout_rewards(gen, lambda s: (s == 2).float().mean(1), x, num_rollouts=2)
+    ended = gen.eos_seen(x)[:, C - 1]  # rows whose first segment holds EOS: their rollouts are all PAD after it
+    assert torch.allclose(rewards[ended, 0], (x[ended] == 2).float().mean(1))
 
 
 def test_the_leak_is_the_discriminators_feature_and_takes_no_gradient():
@@ -282,3 +306,31 @@ def test_resume_inside_the_interleaved_pretraining(leakgan_run, tmp_path, monkey
     restore()
     train(None, [], resume=str(killed))
     assert records(killed) == records(leakgan_run)
+
+
+@pytest.mark.slow
+def test_a_tiny_text_run_trains_through_every_phase(tmp_path):
+    from pathlib import Path
+
+    from .conftest import require_shared
+
+    poems = require_shared("corpora", "poetry_quatrain5")
+    recipe = str(Path(RECIPE).parent / "poetry_mle.toml")
+    sizes = ["feature_emb_dim=8" if k == "emb_dim" else f"{k}={v}" for k, v in
+             {"emb_dim": 8, "filter_sizes": "[1, 2, 3, 5]", "num_filters": "[4, 4, 4, 4]"}.items()]
+    run = tmp_path / "run"
+    train(recipe, [
+        f"data.dir={poems}", "data.max_train=200", "device=cpu", "runtime.threads=1", "algorithm=leakgan",
+        "mle.epochs=0", "eval.bleu_samples=20", "eval.bleu_references=50", "generator.kind=leakgan",
+        "generator.emb_dim=8", "generator.hidden_dim=8", "generator.goal_size=4", "generator.step_size=5",
+        *[f"generator.{s}" for s in sizes], "discriminator.kind=cnn", "discriminator.emb_dim=8",
+        "discriminator.filter_sizes=[1, 2, 3, 5]", "discriminator.num_filters=[4, 4, 4, 4]",
+        "leakgan.pretrain_blocks=1", "leakgan.pretrain_d_rounds=1", "leakgan.pretrain_d_epochs=1",
+        "leakgan.pretrain_g_epochs=1", "leakgan.iterations=1", "leakgan.d_steps=1", "leakgan.d_epochs=1",
+        "leakgan.num_rollouts=2", "leakgan.n_negative=32", "leakgan.g_batch_size=8", "leakgan.eval_every=1",
+    ], run_dir=str(run))
+    recs = records(run)
+    assert [r["phase"] for r in recs] == ["pretrain_g", "pretrain_interleaved", "adversarial"]
+    assert all(math.isfinite(r["nll_test"]) for r in recs)
+    assert recs[1]["nll_test"] < recs[0]["nll_test"]  # a pretraining epoch on text lowers the held-out NLL
+    assert all(math.isfinite(recs[2][k]) for k in ("goal_loss", "worker_loss", "mean_reward"))

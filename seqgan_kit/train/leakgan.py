@@ -104,6 +104,12 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (F.normalize(a, dim=-1, eps=NORM_EPS) * F.normalize(b, dim=-1, eps=NORM_EPS)).sum(-1)
 
 
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` where ``mask`` (same shape, bool) holds; 0 for an empty mask."""
+    keep = mask.to(values.dtype)
+    return (values.masked_fill(~mask, 0.0) * keep).sum() / keep.sum().clamp(min=1)
+
+
 def goal_cosines(out: TeacherForced, step_size: int) -> torch.Tensor:
     """``cos(f_{(k+1)c} - f_{kc}, G_k)`` per segment: -> ``[B, n]`` (gradient into the Manager only)."""
     f = out.features[:, ::step_size]  # [B, n+1, D]: f_0, f_c, .., f_T
@@ -188,9 +194,12 @@ class LeakGANTrainer(Trainer):
         """Worker cross-entropy and Manager cosine loss on a batch of real sequences ``[B, T]``; one update each."""
         gen: LeakGANGenerator = self.exp.generator
         out = gen.teacher_forced(batch, detach_goals=True)
-        worker_loss = F.cross_entropy(out.logits.reshape(-1, gen.vocab_size), batch.reshape(-1))  # [B*T, V]
+        ignore = gen.pad_token if gen.variable_length else -100  # text: padding after EOS is no target
+        worker_loss = F.cross_entropy(out.logits.reshape(-1, gen.vocab_size), batch.reshape(-1),
+                                      ignore_index=ignore)  # [B*T, V] against [B*T]
         cos = goal_cosines(out, gen.step_size)  # [B, n]
-        manager_loss = -cos.mean()
+        segments = gen.token_mask(batch)[:, :: gen.step_size]  # [B, n]: segments that start inside the text
+        manager_loss = -masked_mean(cos, segments)
         if self.cfg.cosine_reduction == "batch_mean":  # the official loss divides its scalar again by B * T / c
             manager_loss = manager_loss / cos.numel()
         return self._step(worker_loss, manager_loss, self.pre_worker, self.pre_manager, where)
@@ -241,15 +250,17 @@ class LeakGANTrainer(Trainer):
         cos_goal = goal_cosines(out, gen.step_size)  # [B, n]
         intrinsic = intrinsic_rewards(out, gen.step_size)  # [B, T]
         logp = torch.log_softmax(out.logits, dim=-1).gather(-1, samples.unsqueeze(-1)).squeeze(-1)  # [B, T]
+        tokens = gen.token_mask(samples)  # [B, T]: all, or up to EOS (text)
+        segments = tokens[:, :: gen.step_size]  # [B, n]
         if s.cosine_reduction == "batch_mean":
-            manager_loss = -rewards.mean() * cos_goal.mean()
-            worker_loss = -intrinsic.mean() * logp.mean()
+            manager_loss = -masked_mean(rewards, segments) * masked_mean(cos_goal, segments)
+            worker_loss = -masked_mean(intrinsic, tokens) * masked_mean(logp, tokens)
         else:
-            manager_loss = -(rewards * cos_goal).mean()
-            worker_loss = -(intrinsic * logp).mean()
+            manager_loss = -masked_mean(rewards * cos_goal, segments)
+            worker_loss = -masked_mean(intrinsic * logp, tokens)
         w, m = self._step(worker_loss, manager_loss, self.adv_worker, self.adv_manager, where)
-        return {"goal_loss": m, "worker_loss": w, "mean_reward": float(raw.mean()),
-                "intrinsic_reward": float(intrinsic.mean())}
+        return {"goal_loss": m, "worker_loss": w, "mean_reward": float(masked_mean(raw, segments)),
+                "intrinsic_reward": float(masked_mean(intrinsic, tokens))}
 
     def iteration(self, it: int) -> dict[str, float]:
         """One adversarial iteration: generator steps, the interleaved MLE epoch when due, discriminator rounds.
