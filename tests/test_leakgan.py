@@ -196,6 +196,26 @@ def test_rollout_rewards_keep_each_prefix_and_score_the_last_segment_alone():
     assert torch.allclose(rewards[:, -1], samples[:, -1].float() / V)
 
 
+def test_adversarial_losses_follow_the_official_formulas_and_the_papers():
+    torch.manual_seed(0)
+    b, n = 4, T // C
+    rewards, cos_goal = torch.rand(b, n), torch.rand(b, n) * 2 - 1
+    intrinsic, logp = torch.rand(b, T) * 2 - 1, -torch.rand(b, T) * 3
+    everything = torch.ones(b, n, dtype=torch.bool), torch.ones(b, T, dtype=torch.bool)
+    manager, worker = leakgan.adversarial_losses(rewards, cos_goal, intrinsic, logp, *everything, "batch_mean")
+    # official: goal_loss = -sum(reward * (1 - cosine_distance)) / (T B / c), cosine_distance one batch mean
+    official_goal = -(rewards * cos_goal.mean()).sum() / (T * b / C)
+    official_worker = -(intrinsic.mean() * logp).sum() / (T * b)  # Worker_Reward (one number) x log-likelihood
+    assert torch.allclose(manager, official_goal) and torch.allclose(worker, official_worker)
+    manager, worker = leakgan.adversarial_losses(rewards, cos_goal, intrinsic, logp, *everything, "elementwise")
+    loop_goal = -sum(rewards[i, k] * cos_goal[i, k] for i in range(b) for k in range(n)) / (b * n)
+    loop_worker = -sum(intrinsic[i, t] * logp[i, t] for i in range(b) for t in range(T)) / (b * T)
+    assert torch.allclose(manager, loop_goal) and torch.allclose(worker, loop_worker)
+    tokens = torch.arange(T).expand(b, T) < 5  # text: the tokens up to EOS only
+    _, masked = leakgan.adversarial_losses(rewards, cos_goal, intrinsic, logp, everything[0], tokens, "elementwise")
+    assert torch.allclose(masked, -(intrinsic[:, :5] * logp[:, :5]).mean())
+
+
 TINY_LEAKGAN = TINY + [
     "algorithm=leakgan",
     "oracle.seq_len=8",
@@ -328,6 +348,7 @@ def test_a_tiny_text_run_trains_through_every_phase(tmp_path):
         "leakgan.pretrain_blocks=1", "leakgan.pretrain_d_rounds=1", "leakgan.pretrain_d_epochs=1",
         "leakgan.pretrain_g_epochs=1", "leakgan.iterations=1", "leakgan.d_steps=1", "leakgan.d_epochs=1",
         "leakgan.num_rollouts=2", "leakgan.n_negative=32", "leakgan.g_batch_size=8", "leakgan.eval_every=1",
+        "leakgan.cosine_reduction=elementwise",  # the paper's weighting (the synthetic runs take the official)
     ], run_dir=str(run))
     recs = records(run)
     assert [r["phase"] for r in recs] == ["pretrain_g", "pretrain_interleaved", "adversarial"]

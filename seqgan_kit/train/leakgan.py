@@ -125,6 +125,21 @@ def intrinsic_rewards(out: TeacherForced, step_size: int) -> torch.Tensor:
     return cosine(change, out.goals).detach()
 
 
+def adversarial_losses(rewards: torch.Tensor, cos_goal: torch.Tensor, intrinsic: torch.Tensor, logp: torch.Tensor,
+                       segments: torch.Tensor, tokens: torch.Tensor, reduction: str) -> tuple[torch.Tensor,
+                                                                                              torch.Tensor]:
+    """The Manager's and the Worker's adversarial losses.
+
+    ``rewards``, ``cos_goal`` and ``segments`` (the segments that count) are ``[B, n]``; ``intrinsic``, ``logp``
+    (``log G(y_t | y_<t)``) and ``tokens`` ``[B, T]``. ``batch_mean``: ``-mean(R) mean(cos)`` and
+    ``-mean(r^I) mean(log G)`` (the official code's ``tf.losses.cosine_distance`` reduces the cosines to one
+    number); ``elementwise``: ``-mean(R cos)`` and ``-mean(r^I log G)`` (the paper). Returns two scalars."""
+    if reduction == "batch_mean":
+        return (-masked_mean(rewards, segments) * masked_mean(cos_goal, segments),
+                -masked_mean(intrinsic, tokens) * masked_mean(logp, tokens))
+    return -masked_mean(rewards * cos_goal, segments), -masked_mean(intrinsic * logp, tokens)
+
+
 @register_algorithm("leakgan", config=LeakGANConfig, distributed=False)
 class LeakGANTrainer(Trainer):
     """The discriminator, the four generator optimizers and the two LeakGAN phases of one run."""
@@ -252,12 +267,8 @@ class LeakGANTrainer(Trainer):
         logp = torch.log_softmax(out.logits, dim=-1).gather(-1, samples.unsqueeze(-1)).squeeze(-1)  # [B, T]
         tokens = gen.token_mask(samples)  # [B, T]: all, or up to EOS (text)
         segments = tokens[:, :: gen.step_size]  # [B, n]
-        if s.cosine_reduction == "batch_mean":
-            manager_loss = -masked_mean(rewards, segments) * masked_mean(cos_goal, segments)
-            worker_loss = -masked_mean(intrinsic, tokens) * masked_mean(logp, tokens)
-        else:
-            manager_loss = -masked_mean(rewards * cos_goal, segments)
-            worker_loss = -masked_mean(intrinsic * logp, tokens)
+        manager_loss, worker_loss = adversarial_losses(rewards, cos_goal, intrinsic, logp, segments, tokens,
+                                                       s.cosine_reduction)
         w, m = self._step(worker_loss, manager_loss, self.adv_worker, self.adv_manager, where)
         return {"goal_loss": m, "worker_loss": w, "mean_reward": float(masked_mean(raw, segments)),
                 "intrinsic_reward": float(masked_mean(intrinsic, tokens))}
