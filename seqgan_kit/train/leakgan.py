@@ -29,6 +29,9 @@ interleaved with the discriminator (the Manager's input is the discriminator's f
 would train it against an untrained CNN's feature. With ``mle.epochs > 0`` the shared stage trains every
 generator weight by the token cross-entropy first (the Manager through the goals), then the phases above run.
 
+One process only (``distributed=False``: ``--nproc`` and torchrun are refused before any work): nothing of
+LeakGAN is split over ranks yet.
+
 Metrics logged: ``nll_oracle``, ``nll_test`` (the task's), ``g_loss`` (Worker cross-entropy, pretraining),
 ``goal_loss`` (Manager), ``worker_loss``, ``mean_reward`` (the raw discriminator reward before rescaling),
 ``intrinsic_reward`` (mean ``r^I``), ``d_loss``, ``d_accuracy``.
