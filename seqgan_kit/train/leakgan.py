@@ -250,6 +250,7 @@ class LeakGANTrainer(Trainer):
 
     def pretrain(self, start_block: int) -> None:
         s, exp = self.cfg, self.exp
+        exp.generator.sync_features(self.disc)  # a no-op but after [init] brought another discriminator
         blocks = 0 if exp.cfg.init.generator and exp.cfg.init.discriminator else s.pretrain_blocks
         # one unit ("step") is a block; no record at 0: the shared stage's last record is this generator's
         run_units(exp, PRETRAIN, start_block, blocks, self.pretrain_block, eval_every=1, checkpoint_every=1)
@@ -296,6 +297,7 @@ class LeakGANTrainer(Trainer):
 
     def adversarial(self, start_iteration: int) -> None:
         s, exp = self.cfg, self.exp
+        exp.generator.sync_features(self.disc)
         # no record at 0: the last pretraining block's record is this generator's (an evaluation costs minutes)
         run_units(exp, ADVERSARIAL, start_iteration, s.iterations, self.iteration, eval_every=s.eval_every,
                   checkpoint_every=s.checkpoint_every)
