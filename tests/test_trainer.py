@@ -22,6 +22,8 @@ GENERATOR = {
     "lstm": ["generator.emb_dim=8", "generator.hidden_dim=8"],
     "rmc": ["generator.emb_dim=8", "generator.head_size=4", "generator.num_heads=2"],
     "maskgan": ["generator.emb_dim=8", "generator.hidden_dim=8"],
+    "leakgan": ["generator.emb_dim=8", "generator.hidden_dim=8", "generator.goal_size=4", "generator.step_size=3",
+                "generator.feature_emb_dim=8", "generator.filter_sizes=[1, 2, 3]", "generator.num_filters=[4, 4, 4]"],
 }
 DISCRIMINATOR = {
     "cnn": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]", "discriminator.num_filters=[4, 4, 4]"],
@@ -34,14 +36,18 @@ ALGORITHM = {
     "gumbel": ["gumbel.steps=1", "gumbel.d_steps=1", "gumbel.batch_size=8"],
     "maskgan": ["maskgan.is_present_rate=0.0", "maskgan.mask_mle_steps=1", "maskgan.steps=1", "maskgan.batch_size=8"],
     "skipthought": ["skipthought.emb_dim=8", "skipthought.dim=8", "skipthought.epochs=1"],
+    "leakgan": ["leakgan.pretrain_blocks=1", "leakgan.pretrain_d_rounds=1", "leakgan.pretrain_d_epochs=1",
+                "leakgan.pretrain_g_epochs=1", "leakgan.iterations=1", "leakgan.d_steps=1", "leakgan.d_epochs=1",
+                "leakgan.num_rollouts=2", "leakgan.n_negative=32", "leakgan.g_batch_size=8"],
 }
 
 # What the built-in algorithms accept, stated by hand (None: the role is not built, its table is refused).
 ACCEPTS = {
-    "mle": ({"lstm", "rmc"}, None),
+    "mle": ({"lstm", "rmc", "leakgan"}, None),
     "seqgan": ({"lstm"}, {"cnn"}),
     "gumbel": ({"lstm", "rmc"}, {"cnn", "relgan"}),
     "maskgan": ({"lstm"}, None),
+    "leakgan": ({"leakgan"}, {"cnn"}),
 }
 
 
@@ -97,7 +103,7 @@ def test_every_pair_is_accepted_or_refused_in_one_line_naming_both_keys(algo, ge
 @pytest.mark.parametrize("algo", sorted(ACCEPTS))
 def test_the_builtin_algorithms_accept_exactly_the_kinds_they_can_train(algo):
     gens, discs = ACCEPTS[algo]
-    for gen in ("lstm", "rmc", "maskgan"):
+    for gen in ("lstm", "rmc", "maskgan", "leakgan"):
         for disc in [None, "cnn", "relgan"]:
             ok = gen in gens and (disc is None or (discs is not None and disc in discs))
             assert (outcome(algo, gen, disc) is None) == ok, (algo, gen, disc, outcome(algo, gen, disc))

@@ -115,7 +115,7 @@ class CNNDiscriminator(nn.Module):
             fixed-length synthetic task.
     """
 
-    capabilities = frozenset({"prob_real", "gan_logits"})
+    capabilities = frozenset({"prob_real", "gan_logits", "features"})
 
     HIGHWAY_GATE_OFFSET = 0.0
     """Constant added to the highway gate pre-activation (the reference passes 0)."""
@@ -259,12 +259,16 @@ class CNNDiscriminator(nn.Module):
                 outside = torch.arange(p, device=seqs.device) > (lengths - k).clamp(min=0)[:, None]  # [B, P]
                 maps = maps.masked_fill(outside[:, :, None], float("-inf"))
             pooled.append(maps.amax(dim=1))  # [B, F_k]
-        x = torch.cat(pooled, dim=1).relu_()  # [B, D]
+        return self.highway_features(torch.cat(pooled, dim=1))  # [B, D]
+
+    def highway_features(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The layers after the max-pooling: ReLU, then the highway layer. ``[..., D]`` -> ``[..., D]``."""
+        x = pooled.relu()
         d = self.num_features
-        hw = self.highway(x)  # [B, 2D]
-        transform = hw[:, :d].relu()  # [B, D]
-        gate = torch.sigmoid(hw[:, d:] + self.HIGHWAY_GATE_OFFSET)  # [B, D]
-        return gate * transform + (1.0 - gate) * x  # [B, D]
+        hw = self.highway(x)  # [..., 2D]
+        transform = hw[..., :d].relu()  # [..., D]
+        gate = torch.sigmoid(hw[..., d:] + self.HIGHWAY_GATE_OFFSET)  # [..., D]
+        return gate * transform + (1.0 - gate) * x  # [..., D]
 
     def embed(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Embeddings ``[B, T, E]`` and sequence lengths ``[B]`` (None without ``pad_token``).

@@ -43,6 +43,7 @@ BUILTIN_MODULES = (
     "seqgan_kit.models.rmc_generator",
     "seqgan_kit.models.relgan_discriminator",
     "seqgan_kit.models.maskgan",
+    "seqgan_kit.models.leakgan_generator",
 )
 DEFAULT_KIND = {"generator": "lstm", "discriminator": "cnn"}
 
@@ -56,6 +57,10 @@ CAPABILITIES = {
     "infilling": "fills the masked positions of a sequence (MaskGAN's seq2seq)",
     "prob_real": "P(real) of a batch of token sequences (SeqGAN's reward)",
     "gan_logits": "GAN logits of token ids and of relaxed one-hots (the Gumbel-softmax GANs)",
+    "features": "the feature vector of a batch of token sequences before the output layer (``features``), which "
+                "LeakGAN leaks to its generator",
+    "leaked_features": "a generator steered by a discriminator's leaked features (LeakGAN's Manager and Worker: "
+                       "``teacher_forced``, ``sync_features``, its parameter groups)",
 }
 """What a model kind can declare in its ``capabilities`` (name -> meaning)."""
 

@@ -227,6 +227,9 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None, base:
         if role in spec.requires and getattr(cfg, role) is None:
             setattr(cfg, role, _model_config(role, None))
     check_requirements(spec, cfg, {role for role in _MODEL_TABLES if role in data})
+    generator_length_check = getattr(cfg.generator, "check_length", None)  # a kind whose sizes depend on T
+    if generator_length_check is not None:
+        generator_length_check(cfg.seq_len, cfg.seq_len_source)
     if spec.config is not None and cfg.algo is None:
         cfg.algo = spec.config()
     if cfg.task == "text" and not cfg.data.train and not cfg.data.hf_dataset:
