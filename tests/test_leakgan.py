@@ -30,7 +30,7 @@ SIZES = dict(emb_dim=8, hidden_dim=8, goal_size=4, step_size=C, feature_emb_dim=
 def model(seed=0, **kw):
     sizes = {**SIZES, **kw}
     torch.manual_seed(seed)
-    gen = LeakGANGenerator(V, max_len=T, **sizes).double()
+    gen = LeakGANGenerator(V, seq_len=T, **sizes).double()
     torch.manual_seed(seed + 1)
     disc = CNNDiscriminator(V, T, 6, sizes["filter_sizes"], sizes["num_filters"]).double()
     gen.sync_features(disc)
@@ -121,7 +121,7 @@ def test_step_by_step_generation_gives_the_teacher_forced_distribution():
 
 def test_variable_length_text_samples_end_at_eos_and_teacher_forcing_agrees_up_to_it():
     torch.manual_seed(0)
-    gen = LeakGANGenerator(V, max_len=T, start_token=0, eos_token=1, pad_token=2, **SIZES)
+    gen = LeakGANGenerator(V, seq_len=T, start_token=0, eos_token=1, pad_token=2, **SIZES)
     gen.worker_out_bias.data[:, 1] += 2.0  # EOS likely: rows end early
     x = gen.sample(8, generator=torch.Generator().manual_seed(0))
     assert (x == 1).any(dim=1).all() and not (x == 0).any()

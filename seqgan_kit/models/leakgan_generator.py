@@ -123,7 +123,7 @@ class LeakGANGenerator(SequenceGenerator):
     def __init__(
         self,
         vocab_size: int,
-        max_len: int = 20,
+        seq_len: int = 20,
         start_token: int = 0,
         eos_token: int | None = None,
         pad_token: int = 0,
@@ -137,16 +137,16 @@ class LeakGANGenerator(SequenceGenerator):
         filter_sizes: Sequence[int] = tuple(PAPER_FILTER_SIZES),
         num_filters: Sequence[int] = tuple(PAPER_NUM_FILTERS),
     ) -> None:
-        super().__init__(vocab_size, max_len, start_token, eos_token, pad_token, banned_tokens)
+        super().__init__(vocab_size, seq_len, start_token, eos_token, pad_token, banned_tokens)
         if min(emb_dim, hidden_dim, goal_size, step_size) < 1:
             raise ValueError(f"emb_dim, hidden_dim, goal_size and step_size must be positive, got {emb_dim}, "
                              f"{hidden_dim}, {goal_size}, {step_size}")
-        if max_len % step_size:
-            raise ValueError(f"step_size {step_size} must divide max_len {max_len}")
+        if seq_len % step_size:
+            raise ValueError(f"step_size {step_size} must divide seq_len {seq_len}")
         self.emb_dim, self.hidden_dim, self.goal_size, self.step_size = emb_dim, hidden_dim, goal_size, step_size
         self.unfilled = vocab_size
         """The id of a position not generated yet (an extra embedding row of the leaked CNN)."""
-        self.leak = CNNDiscriminator(vocab_size + 1, max_len, feature_emb_dim, filter_sizes, num_filters,
+        self.leak = CNNDiscriminator(vocab_size + 1, seq_len, feature_emb_dim, filter_sizes, num_filters,
                                      dropout_keep=1.0, l2_reg=0.0, pad_token=pad_token if eos_token is not None
                                      else None)
         self.leak.requires_grad_(False)
@@ -166,7 +166,7 @@ class LeakGANGenerator(SequenceGenerator):
 
     @classmethod
     def from_config(cls, cfg: LeakGANGeneratorConfig, **sizes: Any) -> LeakGANGenerator:
-        """Build from the ``[generator]`` table; ``sizes``: vocab_size, max_len and the special tokens."""
+        """Build from the ``[generator]`` table; ``sizes``: vocab_size, seq_len and the special tokens."""
         return cls(emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, goal_size=cfg.goal_size, step_size=cfg.step_size,
                    init_std=cfg.init_std, feature_emb_dim=cfg.feature_emb_dim, filter_sizes=cfg.filter_sizes,
                    num_filters=cfg.num_filters, **sizes)
@@ -325,7 +325,7 @@ class LeakGANGenerator(SequenceGenerator):
         """State at position 0: the Worker has read the start token, the Manager the feature of the empty prefix
         (its sub-goal is not summed into any goal, as in the official graph); the goal is goal_init."""
         dev, h, d = self.device, self.hidden_dim, self.feature_dim
-        prefix = torch.full((batch, self.max_len), self.unfilled, dtype=torch.long, device=dev)  # [B, T]
+        prefix = torch.full((batch, self.seq_len), self.unfilled, dtype=torch.long, device=dev)  # [B, T]
         zeros = torch.zeros(batch, h, device=dev, dtype=self.goal_init.dtype)
         start = torch.full((batch,), self.start_token, dtype=torch.long, device=dev)
         wh, wc = self._worker_cell(start, (zeros, zeros))
