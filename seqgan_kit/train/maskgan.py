@@ -103,7 +103,8 @@ class MaskGANConfig:
     """Tokens per window with ``windows = true`` (the released code's ``sequence_length``)."""
     d_pretrain_steps: int = 100
     """Discriminator-only updates after it is initialised from the in-filler, before the first generator update
-    (the released ``--dis_pretrain_steps``; 100 in its one launch command that sets it)."""
+    (the released ``--dis_pretrain_steps``: 100 in the one launch command that sets it, the IMDB GAN-mode
+    example of ``train_mask_gan.py``; its README's PTB GAN-mode command leaves it unset, i.e. 0)."""
     d_pretrain_lr: float = 5e-3
     """Adam learning rate of those updates (the released ``dis_pretrain_learning_rate``)."""
     gen_lr: float = 3.8877e-5
