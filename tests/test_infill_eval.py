@@ -105,24 +105,29 @@ def test_parse_mask():
 
 
 def test_prefix_mask_and_keep_structure():
-    present = build_present(parse_mask("prefix:3"), 2, 6, 0.5, seed=0)
+    full = torch.full((2,), 6)
+    present = build_present(parse_mask("prefix:3"), full, 6, 0.5, seed=0)
     assert present.tolist() == [[True] * 3 + [False] * 3] * 2
     with pytest.raises(ValueError):
-        build_present(parse_mask("prefix:6"), 2, 6, 0.5, seed=0)
+        build_present(parse_mask("prefix:6"), full, 6, 0.5, seed=0)
     torch.manual_seed(0)
     gen = MaskGANGenerator(vocab_size=30, seq_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8)
     rows = torch.tensor([[5, 6, 7, 2, 0, 0], [5, 6, 7, 8, 9, 2], [5, 2, 0, 0, 0, 0]])
     present = eval_present(gen, parse_mask("prefix:2"), rows, None, seed=0)
     assert present.tolist() == [[True, True, False, True, True, True], [True, True, False, False, False, True],
                                 [True] * 6]
-    # random masks with nothing kept: everything before EOS is masked except token 0; EOS/PAD never masked
+    # random masks with nothing kept: everything before EOS is masked, token 0 too; EOS/PAD never masked
     present = eval_present(gen, parse_mask("random"), rows, 0.0, seed=3)
-    assert torch.equal(present, (rows == 2) | (rows == 0) | (torch.arange(6) == 0))
+    assert torch.equal(present, (rows == 2) | (rows == 0))
+    # contiguous: int((1 - r) * L) tokens inside each sentence (L = 3, 5, 1 -> 1, 2, 0 at r = 0.5), token 0 kept
+    present = eval_present(gen, parse_mask("contiguous"), rows, 0.5, seed=3)
+    assert (~present).sum(1).tolist() == [1, 2, 0] and present[:, 0].all() and present[rows <= 2].all()
     # the same seed gives the same mask, another seed another one
-    a = build_present(parse_mask("contiguous"), 64, 12, 0.5, seed=1)
-    assert torch.equal(a, build_present(parse_mask("contiguous"), 64, 12, 0.5, seed=1))
-    assert not torch.equal(a, build_present(parse_mask("contiguous"), 64, 12, 0.5, seed=2))
-    assert a[:, 0].all() and ((~a).sum(1) == 5).all()
+    lengths = torch.full((64,), 12)
+    a = build_present(parse_mask("contiguous"), lengths, 12, 0.5, seed=1)
+    assert torch.equal(a, build_present(parse_mask("contiguous"), lengths, 12, 0.5, seed=1))
+    assert not torch.equal(a, build_present(parse_mask("contiguous"), lengths, 12, 0.5, seed=2))
+    assert a[:, 0].all() and ((~a).sum(1) == 6).all()
 
 
 def test_masked_runs():

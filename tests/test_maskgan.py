@@ -7,20 +7,29 @@ from safetensors.torch import load_file
 
 from seqgan_kit.cli import main
 from seqgan_kit.models.maskgan import MaskGANDiscriminator, MaskGANGenerator
-from seqgan_kit.models.masks import make_present, masked_span_length
+from seqgan_kit.models.masks import fillable_lengths, make_present, masked_span_length
 from seqgan_kit.runs.checkpoint import load_model
 from seqgan_kit.runs.rundir import RunDir
 from seqgan_kit.train import mle
 from seqgan_kit.train.experiment import Experiment
-from seqgan_kit.train.maskgan import MaskGANTrainer, advantages, discounted_returns, generator_loss
+from seqgan_kit.train.maskgan import (
+    EMA_KEY,
+    MaskGANTrainer,
+    advantages,
+    discounted_returns,
+    generator_loss,
+    pack_windows,
+    update_ema_baselines,
+)
 from seqgan_kit.train.mle import MLEPretraining
 from seqgan_kit.train.recipe import load_recipe
 
+from .conftest import require_shared
 from .tiny import RECIPE, TINY, kill_on_call
 
 MASKGAN = TINY + ["algorithm=maskgan", "mle.epochs=2", "maskgan.is_present_rate=0.0", "maskgan.mask_mle_steps=3",
                   "maskgan.steps=3", "maskgan.batch_size=16", "maskgan.eval_every=1", "maskgan.checkpoint_every=1",
-                  "maskgan.gen_lr=0.01", "maskgan.critic_lr=0.01"]
+                  "maskgan.gen_lr=0.01", "maskgan.critic_lr=0.01", "maskgan.d_pretrain_steps=2"]
 
 
 def no_plot(self):
@@ -44,35 +53,72 @@ def records(run):
 
 
 # --------------------------------------------------------------------------- masks
-def test_contiguous_mask_is_one_span_at_the_released_positions():
-    g = torch.Generator().manual_seed(0)
-    t, rate = 20, 0.5
-    length = masked_span_length(t, rate)
-    assert length == int((1 - rate) * t) - 1 == 9
-    present = make_present(4000, t, rate, "contiguous", g)
+def full(batch, t):
+    return torch.full((batch,), t)
+
+
+def test_fillable_lengths_are_the_tokens_before_the_first_eos():
+    rows = torch.tensor([[5, 6, 2, 0], [2, 0, 0, 0], [5, 6, 7, 8], [5, 2, 7, 2]])
+    assert fillable_lengths(rows, 2).tolist() == [2, 0, 4, 1]
+    assert fillable_lengths(rows, None).tolist() == [4, 4, 4, 4]  # fixed-length sequences
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.3, 0.75, 0.0])
+def test_contiguous_mask_is_one_span_inside_each_sentence(rate):
+    t = 21
+    lengths = torch.arange(t + 1).repeat(400)  # every L in 0..T, 400 rows each
+    present = make_present(lengths, t, rate, "contiguous", torch.Generator().manual_seed(0))
     masked = ~present
-    assert present[:, 0].all()
-    assert (masked.sum(1) == length).all()
-    starts = masked.float().argmax(1)
-    spans = torch.arange(t).unsqueeze(0)
-    assert torch.equal(masked, (spans >= starts[:, None]) & (spans < starts[:, None] + length))  # contiguous
-    assert set(starts.tolist()) == set(range(1, t - length + 1))  # uniform over [1, T - len], both ends
-    counts = torch.bincount(starts, minlength=t)[1 : t - length + 1].float()
-    assert counts.min() > 0.7 * counts.mean()
-    everything = make_present(50, t, 0.0, "contiguous", g)
-    assert everything[:, 0].all() and not everything[:, 1:].any()  # rate 0: all masked but token 0
+    pos = torch.arange(t).unsqueeze(0)
+    assert not (masked & (pos >= lengths[:, None])).any()  # never at or after EOS
+    assert present[:, 0].all()  # the span never hides token 0 (the released code's contiguous masks)
+    want = torch.tensor([max(min(int((1 - rate) * n), n - 1), 0) for n in lengths.tolist()])
+    assert torch.equal(masked.sum(1), want) and torch.equal(masked_span_length(lengths, rate), want)
+    starts = masked.int().argmax(1)
+    assert torch.equal(masked, (pos >= starts[:, None]) & (pos < (starts + want)[:, None]))  # one span
+    for n_tokens in (2, 7, 20):  # the start is uniform over [1, L - n], both ends included
+        rows = (lengths == n_tokens) & (want > 0)
+        if rows.any():
+            assert set(starts[rows].tolist()) == set(range(1, n_tokens - int(want[rows][0]) + 1))
 
 
-def test_random_mask_keeps_each_token_with_the_rate_and_never_masks_token_0():
+def test_rate_one_half_masks_every_sentence_of_two_tokens_or_more():
+    lengths = torch.arange(0, 40).repeat(50)
+    present = make_present(lengths, 41, 0.5, "contiguous", torch.Generator().manual_seed(1))
+    hit = (~present).any(1)
+    assert hit[lengths >= 2].all() and not hit[lengths < 2].any()
+    assert ((~present).sum(1) == lengths // 2).all()
+
+
+def test_coco_caption_lengths_all_get_a_masked_token():
+    train = require_shared("corpora", "image_coco", "train.txt")
+    lengths = torch.tensor([min(len(line.split()), 37) for line in train.read_text().splitlines()[:5000]])
+    present = make_present(lengths, 38, 0.5, "contiguous", torch.Generator().manual_seed(2))
+    share = (~present).any(1)[lengths >= 2].float().mean().item()
+    assert share == 1.0 and (lengths >= 2).float().mean() > 0.99
+
+
+def test_random_mask_draws_inside_the_sentence_and_may_hide_token_0():
     g = torch.Generator().manual_seed(1)
-    present = make_present(4000, 10, 0.3, "random", g)
-    assert present[:, 0].all()
-    assert abs(present[:, 1:].float().mean().item() - 0.3) < 0.02
-    none = make_present(100, 10, 0.0, "random", g)
-    assert none[:, 0].all() and not none[:, 1:].any()
-    a = make_present(8, 10, 0.5, "random", torch.Generator().manual_seed(3))
-    b = make_present(8, 10, 0.5, "random", torch.Generator().manual_seed(3))
+    lengths = torch.tensor([10, 4, 0, 1]).repeat(2000)
+    present = make_present(lengths, 12, 0.3, "random", g)
+    pos = torch.arange(12).unsqueeze(0)
+    inside = pos < lengths[:, None]
+    assert present[~inside].all()  # EOS and padding never masked
+    assert abs(present[inside].float().mean().item() - 0.3) < 0.02
+    assert not present[lengths > 0, 0].all()  # token 0 is masked in some rows
+    none = make_present(full(100, 10), 10, 0.0, "random", g)
+    assert not none.any()  # rate 0: everything masked, token 0 too
+    a = make_present(full(8, 10), 10, 0.5, "random", torch.Generator().manual_seed(3))
+    b = make_present(full(8, 10), 10, 0.5, "random", torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_windows_pack_the_sentences_into_running_text():
+    rows = torch.tensor([[5, 6, 2, 0, 0], [7, 2, 0, 0, 0], [8, 9, 10, 11, 2], [12, 2, 0, 0, 0]])
+    windows = pack_windows(rows, 2, 5)  # the stream 5 6 2 7 2 8 9 10 11 2 12 2: 12 tokens
+    assert windows.tolist() == [[5, 6, 2, 7, 2], [8, 9, 10, 11, 2]]  # the tail [12, 2] is not a full window
+    assert pack_windows(rows, 2, 12).shape == (1, 12) and pack_windows(rows, 2, 13).shape == (0, 13)
 
 
 # --------------------------------------------------------------------------- the in-filler
@@ -86,7 +132,7 @@ def small_generator(**kw):
 def test_fill_copies_present_tokens_and_gives_them_no_gradient():
     gen = small_generator()
     real = torch.randint(1, 30, (16, 8))
-    present = make_present(16, 8, 0.5, "contiguous", torch.Generator().manual_seed(0))
+    present = make_present(full(16, 8), 8, 0.5, "contiguous", torch.Generator().manual_seed(0))
     filled, log_probs = gen.fill(real, present)
     assert torch.equal(filled[present], real[present])
     assert (log_probs[present] == 0).all() and (log_probs[~present] < 0).all()
@@ -106,7 +152,7 @@ def test_fill_copies_present_tokens_and_gives_them_no_gradient():
 def test_fill_log_probs_are_the_teacher_forced_ones_of_the_filled_sequence():
     gen = small_generator()
     real = torch.randint(1, 30, (6, 8))
-    present = make_present(6, 8, 0.5, "random", torch.Generator().manual_seed(2))
+    present = make_present(full(6, 8), 8, 0.5, "random", torch.Generator().manual_seed(2))
     filled, log_probs = gen.fill(real, present)
     logp = torch.log_softmax(gen.teacher_forced(filled, present), -1).gather(-1, filled.unsqueeze(-1)).squeeze(-1)
     assert torch.allclose(log_probs, logp.masked_fill(present, 0.0), atol=1e-5)
@@ -116,8 +162,9 @@ def test_variable_length_fill_keeps_eos_and_padding():
     torch.manual_seed(0)
     gen = MaskGANGenerator(vocab_size=30, seq_len=6, start_token=1, eos_token=2, pad_token=0, emb_dim=8, hidden_dim=8)
     real = torch.tensor([[5, 6, 7, 2, 0, 0], [5, 6, 7, 8, 9, 2]])
-    present = gen.keep_structure(real, make_present(2, 6, 0.0, "contiguous"))
+    present = make_present(fillable_lengths(real, 2), 6, 0.0, "contiguous")
     assert present.tolist() == [[True, False, False, True, True, True], [True, False, False, False, False, True]]
+    assert torch.equal(gen.keep_structure(real, present), present)
     filled, _ = gen.fill(real, present)
     assert (filled[:, 1:][~present[:, 1:]] > 2).all() and torch.equal(filled[present], real[present])
 
@@ -143,7 +190,7 @@ def test_critic_trains_only_its_head_by_default():
     torch.manual_seed(0)
     disc = MaskGANDiscriminator(vocab_size=30, emb_dim=8, hidden_dim=8)
     seqs = torch.randint(1, 30, (4, 6))
-    present = make_present(4, 6, 0.0, "contiguous")
+    present = make_present(full(4, 6), 6, 0.0, "contiguous")
     logits, out = disc(seqs, present)
     assert logits.shape == (4, 6) and out.shape == (4, 7, 8)
     disc.values(out).pow(2).sum().backward()
@@ -178,12 +225,45 @@ def test_lm_to_maskgan_mapping_reproduces_the_lm(tmp_path):
         hidden, _ = gen.decoder(gen.embedding(gen.inputs(seqs)))
         enc, _ = gen.encode(seqs, torch.ones_like(seqs, dtype=torch.bool))
         assert torch.allclose(torch.log_softmax(gen.output_logits(hidden, enc), -1), want, atol=1e-5)
-        # the encoder reading the whole sequence has the LM's states; the discriminator got the same weights
+        # the encoder reading the whole sequence has the LM's states
         assert torch.allclose(enc, lm.lstm(lm.embedding(seqs))[0], atol=1e-6)
-        for module in (trainer.disc.encoder, trainer.disc.decoder):
-            assert all(torch.equal(a, b) for a, b in zip(module.parameters(), lm.lstm.parameters(), strict=True))
-        assert torch.equal(trainer.disc.embedding.weight, lm.embedding.weight)
     assert int(gen.infilling) == 1  # is_present_rate = 0: the in-filler is the sampled model
+
+
+def test_discriminator_starts_from_the_trained_in_filler(tmp_path):
+    exp, trainer = build_trainer(tmp_path, ["maskgan.d_pretrain_steps=0"])
+    gen, disc = trainer.gen, trainer.disc
+    trainer.start_infilling()
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # an in-filler unlike the LM and the discriminator's initialisation
+    own = {k: v.clone() for k, v in disc.state_dict().items() if k.startswith(("head.", "critic."))}
+    trainer.d_pretrain(0)  # 0 steps: the mapping alone
+    gen_params = dict(gen.named_parameters())
+    shared = disc.shared_parameters()
+    assert sorted(shared) == sorted(["embedding.weight", "missing", "attention.score.weight",
+                                     "attention.combine.weight"] + [f"{m}.{w}_l0" for m in ("encoder", "decoder")
+                                                                   for w in ("weight_ih", "weight_hh", "bias_ih",
+                                                                             "bias_hh")])
+    for name, p in disc.named_parameters():
+        if name in shared:
+            assert torch.equal(p, gen_params[name]), name
+        else:
+            assert torch.equal(p, own[name]), name  # its own output head and critic
+
+
+def test_d_loss_is_the_released_mean_with_chance_ln_2(tmp_path):
+    import math
+
+    exp, trainer = build_trainer(tmp_path, ["maskgan.is_present_rate=0.5"])
+    trainer.start_infilling()
+    with torch.no_grad():
+        trainer.disc.head.weight.zero_()
+        trainer.disc.head.bias.zero_()  # every logit 0: D(x) = 1/2 on real and filled tokens
+    d_loss, c_loss = trainer.discriminator_step(1)
+    assert d_loss == pytest.approx(math.log(2), abs=1e-6) and c_loss > 0
+    d_loss, c_loss = trainer.discriminator_step(1, pretrain=True)
+    assert c_loss == 0.0 and trainer.d_pretrain_optimizer.state and d_loss < 1.0
 
 
 def test_tied_mapping_and_conditional_runs_sample_the_unconditional_in_filler(tmp_path):
@@ -203,19 +283,40 @@ def test_tied_mapping_and_conditional_runs_sample_the_unconditional_in_filler(tm
            [id(p) for p in trainer.disc.critic.parameters()]
 
 
-def test_ema_and_no_baseline(tmp_path):
+def test_ema_baseline_update_is_one_moving_average_per_position():
+    sums, counts = torch.tensor([0.0, -2.0, -3.0, 0.0]), torch.tensor([0.0, 2.0, 1.0, 0.0])
+    first = update_ema_baselines([0.0] * 4, sums, counts, 0.9)
+    assert first == pytest.approx([0.0, 0.1 * -1.0, 0.1 * -3.0, 0.0])  # from zeros; unmasked positions kept
+    second = update_ema_baselines(first, torch.tensor([0.0, -1.0, 0.0, -4.0]), torch.tensor([0.0, 1.0, 0.0, 2.0]),
+                                  0.9)
+    assert second == pytest.approx([0.0, 0.9 * -0.1 + 0.1 * -1.0, -0.3, 0.1 * -2.0])
+
+
+def test_ema_and_no_baseline(tmp_path, monkeypatch):
     exp, trainer = build_trainer(tmp_path, ["maskgan.baseline=ema", "maskgan.baseline_decay=0.5"])
     trainer.start_infilling()
+    seen = {}
+    real_adv = advantages
+
+    def spy(returns, baseline, masked, clip):
+        seen.update(returns=returns, baseline=baseline, masked=masked)
+        return real_adv(returns, baseline, masked, clip)
+
+    monkeypatch.setattr("seqgan_kit.train.maskgan.advantages", spy)
     trainer.generator_step(1)
-    first = exp.state["maskgan_ema_baseline"]
-    assert first < 0  # log D < 0: the first value is the mean masked return
+    first = exp.state[EMA_KEY]
+    assert len(first) == 6 and first[0] == 0.0 and all(b < 0 for b in first[1:])  # token 0 never masked
     trainer.generator_step(2)
-    assert exp.state["maskgan_ema_baseline"] != first
+    second = exp.state[EMA_KEY]
+    assert second != first and all(b < 0 for b in second[1:])
+    # the advantage sums (r_s - b_s) over s >= t: returns of the centred rewards, baseline 0
+    assert seen["baseline"] == 0.0 and (seen["returns"][:, 1:] != 0).all()
+    monkeypatch.setattr("seqgan_kit.train.maskgan.advantages", real_adv)
     assert trainer.discriminator_step(1)[1] == 0.0  # no critic loss without the critic baseline
     exp, trainer = build_trainer(tmp_path / "none", ["maskgan.baseline=none"])
     trainer.start_infilling()
     loss, reward = trainer.generator_step(1)
-    assert loss < 0 and reward < 0 and "maskgan_ema_baseline" not in exp.state  # -log G * (negative A)
+    assert loss < 0 and reward < 0 and EMA_KEY not in exp.state  # -log G * (negative A)
 
 
 # --------------------------------------------------------------------------- end to end
@@ -245,9 +346,11 @@ def prefixed(prefix, module):
 def test_maskgan_trains_every_stage(maskgan_run):
     run, snaps = maskgan_run
     recs = records(run)
-    assert [r["phase"] for r in recs] == ["pretrain_g"] * 3 + ["mask_mle"] * 4 + ["actor_critic"] * 4
+    assert [r["phase"] for r in recs] == (["pretrain_g"] * 3 + ["mask_mle"] * 4 + ["d_pretrain"] * 2
+                                          + ["actor_critic"] * 4)
     assert all("mask_mle_loss" in r for r in recs[4:7])
-    assert all({"d_loss", "critic_loss", "g_loss", "mean_reward", "nll_oracle"} <= set(r) for r in recs[8:])
+    assert all(set(r) == {"phase", "step", "d_loss"} for r in recs[7:9])  # the in-filler is fixed: no evaluation
+    assert all({"d_loss", "critic_loss", "g_loss", "mean_reward", "nll_oracle"} <= set(r) for r in recs[10:])
     before, after = snaps["before"], snaps["after"]
     moved = [k for k in before if not k.endswith("infilling") and not k.startswith("g.lm.")
              and not torch.equal(before[k], after[k])]
@@ -294,7 +397,8 @@ def test_sample_uses_the_in_filler(maskgan_run, capsys):
 @pytest.mark.parametrize("target,name,n", [
     (mle, "train_epoch", 2),                 # pretrain_g
     (MaskGANTrainer, "mask_mle_step", 2),    # mask_mle
-    (MaskGANTrainer, "discriminator_step", 4),  # actor_critic, inside step 2
+    (MaskGANTrainer, "discriminator_step", 2),  # d_pretrain, step 2
+    (MaskGANTrainer, "discriminator_step", 6),  # actor_critic, inside step 2
 ])
 def test_maskgan_resumes_exactly_after_a_kill_in_each_stage(maskgan_run, tmp_path, monkeypatch, target, name, n):
     run, _ = maskgan_run
@@ -317,6 +421,10 @@ def test_maskgan_resumes_exactly_after_a_kill_in_each_stage(maskgan_run, tmp_pat
     ("maskgan.advantage_clip=0", "maskgan.advantage_clip: must be positive"),
     (["generator.hidden_dim=10", "maskgan.tie_softmax=true"], "maskgan.tie_softmax"),
     ("maskgan.is_present_rate=0.9", "masks no token"),
+    ("maskgan.d_pretrain_steps=-1", "maskgan.d_pretrain_steps: must be >= 0"),
+    ("maskgan.d_pretrain_lr=0", "maskgan.d_pretrain_lr: must be positive"),
+    ("maskgan.window_len=1", "maskgan.window_len: must be at least 2"),
+    ("maskgan.windows=true", "maskgan.windows"),
     ("generator.kind=rmc", "generator.kind"),
 ])
 def test_bad_maskgan_values_are_one_line_errors(tmp_path, capsys, override, message):
@@ -484,3 +592,43 @@ def test_length_conditional_likelihood_is_normalised_and_matches_sampling():
     assert 0.5 * float((freq - logp.exp()).abs().sum()) < 0.04  # total variation (~0.02 expected at 40,000)
     lengths = torch.bincount(eos_at[hits], minlength=4).double() / len(samples)
     assert torch.allclose(lengths, gen.length_logp.exp().double(), atol=0.01)
+
+
+# --------------------------------------------------------------------------- running-text windows
+def toy_text_trainer(tmp_path, extra=()):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir(parents=True)
+    words = "a man dog sits on the red bench near park with two cats".split()
+    g = torch.Generator().manual_seed(0)
+    lines = [" ".join(words[i] for i in torch.randint(0, len(words), (int(n),), generator=g).tolist())
+             for n in torch.randint(1, 9, (60,), generator=g)]
+    (corpus / "train.txt").write_text("\n".join(lines[:50]) + "\n")
+    (corpus / "test.txt").write_text("\n".join(lines[50:]) + "\n")
+    recipe = str(RECIPE).replace("synthetic_mle", "coco_maskgan")
+    text = ["data.card=", "data.name=toy", f"data.dir={corpus}", "data.tokenizer=whitespace", "data.max_tokens=10",
+            "generator.emb_dim=8", "generator.hidden_dim=8", "device=cpu", "maskgan.batch_size=32", *extra]
+    cfg = load_recipe(recipe, text)
+    exp = Experiment(cfg, RunDir(tmp_path / "run"), torch.device("cpu"))
+    MLEPretraining(exp)
+    return exp, MaskGANTrainer(exp)
+
+
+@pytest.mark.slow  # builds two text experiments
+def test_sentence_and_window_batches(tmp_path):
+    exp, trainer = toy_text_trainer(tmp_path / "sentences")
+    eos = trainer.gen.eos_token
+    real, present, _ = trainer.batch()
+    lengths = fillable_lengths(real, eos)
+    assert real.shape == (32, 11)
+    assert torch.equal((~present).sum(1), lengths // 2)  # int(0.5 L) inside each sentence
+    assert present[torch.arange(11) >= lengths[:, None]].all()
+    exp, trainer = toy_text_trainer(tmp_path / "windows", ["maskgan.windows=true", "maskgan.window_len=7"])
+    real, present, _ = trainer.batch()
+    stream = exp.task.train[exp.task.train != trainer.gen.pad_token]  # the sentences with their EOS, in order
+    assert real.shape == (32, 7) and torch.equal(trainer.windows.reshape(-1), stream[: trainer.windows.numel()])
+    assert present[real == eos].all() and not (real == trainer.gen.pad_token).any()  # EOS given, no padding
+    masked = ~present  # one span of int(0.5 * 7) = 3 tokens after token 0, less the EOS it covers
+    first = masked.int().argmax(1)
+    last = 6 - masked.flip(1).int().argmax(1)
+    assert present[:, 0].all() and (masked.sum(1) <= 3).all() and (last - first < 3)[masked.any(1)].all()
+    assert (masked.sum(1) == 3).float().mean() > 0.3

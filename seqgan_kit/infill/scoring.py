@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..files import read_lines
 from ..metrics.corpus_bleu import corpus_bleu
 from ..metrics.infill import masked_nll, masked_runs, masked_spans, token_accuracy
-from ..models.masks import PREFIX, MaskSpec, build_present, masked_span_length
+from ..models.masks import PREFIX, MaskSpec, build_present, fillable_lengths, masked_span_length
 from ..runs.rundir import RunDir
 from ..runs.textmodel import TextModel
 from .filling import require_infiller
@@ -60,9 +60,9 @@ def resolve_mask(spec: MaskSpec | None, rate: float | None, settings: dict[str, 
         return spec, None
     if rate is None:
         rate = float(settings.get("is_present_rate") or DEFAULT_RATE)
-    if spec.strategy == "contiguous" and masked_span_length(seq_len, rate) < 1:
-        raise UserError(f"--rate {rate} masks no token of a {seq_len}-position sequence with contiguous masks; "
-                        f"lower it")
+    if spec.strategy == "contiguous" and masked_span_length(seq_len - 1, rate) < 1:
+        raise UserError(f"--rate {rate} masks no token of even the longest sentence ({seq_len - 1} tokens before "
+                        f"EOS) with contiguous masks (int((1 - rate) * L) tokens); lower it")
     return spec, rate
 
 
@@ -100,10 +100,10 @@ def sentence_rows(model: TextModel, lines: list[str], n: int, seed: int, source:
 
 
 def eval_present(gen: Any, spec: MaskSpec, rows: torch.Tensor, rate: float | None, seed: int) -> torch.Tensor:
-    """``present [N, T]`` bool (CPU) for ``rows [N, T]``: the mask of ``spec`` (seeded; token 0 always given),
-    then the generator's ``keep_structure`` (EOS and the padding after it are never filled)."""
-    present = build_present(spec, rows.shape[0], rows.shape[1], rate or 0.0, seed)  # [N, T]
-    return gen.keep_structure(rows.to(gen.device), present.to(gen.device)).cpu()
+    """``present [N, T]`` bool (CPU) for ``rows [N, T]``: the mask of ``spec`` (seeded), drawn inside each
+    sentence's tokens before EOS (:func:`~seqgan_kit.models.masks.make_present`, the rule training uses: EOS
+    and the padding after it are never filled)."""
+    return build_present(spec, fillable_lengths(rows, gen.eos_token), rows.shape[1], rate or 0.0, seed)  # [N, T]
 
 
 def score_fills(model: TextModel, rows: torch.Tensor, present: torch.Tensor, temperature: float, seed: int

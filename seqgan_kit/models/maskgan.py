@@ -23,7 +23,9 @@ softmax into the encoder and decoder (the released code's LM-to-MaskGAN variable
 Discriminator (role ``infill_discriminator``, :class:`MaskGANDiscriminator`): the same encoder-decoder shape; the
 encoder reads the masked real context, the decoder reads the filled sequence, one logit per position (is this
 token real?). Its ``critic`` head, a linear map of the decoder output before position t, estimates the return
-from position t on (the actor-critic baseline).
+from position t on (the actor-critic baseline). :meth:`MaskGANDiscriminator.map_from_infiller` copies the
+trained in-filler's embedding, ``<missing>`` vector, encoder, decoder and attention into it (the released code
+loads them from the MaskMLE checkpoint when its GAN mode starts); its output head and critic stay its own.
 """
 
 from __future__ import annotations
@@ -361,6 +363,22 @@ class MaskGANDiscriminator(_Seq2Seq):
         """float32 bytes a batch of ``batch`` sequences of ``seq_len`` keeps for backward (its length is the
         data's, not part of the model): two LSTMs and the attention, per position."""
         return 4 * batch * seq_len * (2 * (self.emb_dim + 6 * self.hidden_dim) + seq_len + 4 * self.hidden_dim)
+
+    def map_from_infiller(self, gen: MaskGANGenerator) -> None:
+        """Embedding, ``<missing>`` vector, encoder and decoder LSTMs and attention (``W_a``, ``W_c``) <- the
+        in-filler's (the released code's ``dis_seq2seq_vd`` variable mapping from the MaskMLE checkpoint at the
+        start of its GAN mode). The real/fake ``head`` and the ``critic`` keep their own initialisation."""
+        if (gen.emb_dim, gen.hidden_dim, gen.vocab_size) != (self.emb_dim, self.hidden_dim, self.vocab_size):
+            raise ValueError("the in-filler's sizes differ from the discriminator's")
+        with torch.no_grad():
+            for name in ("embedding", "encoder", "decoder", "attention"):
+                for dst, src in zip(getattr(self, name).parameters(), getattr(gen, name).parameters(), strict=True):
+                    dst.copy_(src)
+            self.missing.copy_(gen.missing)
+
+    def shared_parameters(self) -> list[str]:
+        """Names of the parameters :meth:`map_from_infiller` copies (everything but ``head`` and ``critic``)."""
+        return [n for n, _ in self.named_parameters() if not n.startswith(("head.", "critic."))]
 
     def trunk_parameters(self) -> list[nn.Parameter]:
         """Everything but the critic head."""

@@ -4,19 +4,33 @@ Stages (each checkpoints and resumes exactly):
 
 1. ``pretrain_g``: the toolkit's ordinary MLE phase trains the ``[generator]`` LSTM language model.
 2. ``mask_mle`` (``mask_mle_steps`` steps): at its start the LM's embedding, LSTM and softmax initialise the
-   in-filler's encoder and decoder and the discriminator's embedding, encoder and decoder (the released code's
-   LM-to-MaskGAN variable mapping); then cross-entropy of the in-filler on the masked tokens (teacher forcing).
-3. ``actor_critic`` (``steps`` steps): each step makes ``dis_train_iterations`` discriminator + critic updates,
+   in-filler's encoder and decoder (the released code's LM-to-MaskGAN variable mapping); then cross-entropy of
+   the in-filler on the masked tokens (teacher forcing).
+3. ``d_pretrain`` (``d_pretrain_steps`` steps): at its start the discriminator's embedding, ``<missing>``
+   vector, encoder, decoder and attention are copied from the trained in-filler (the released code's GAN mode
+   restores them from the MaskMLE checkpoint, ``variable_mapping.dis_seq2seq_vd``); its real/fake head and
+   critic keep their own initialisation. Then discriminator-only updates (its own Adam at ``d_pretrain_lr``, the
+   discriminator loss only, the in-filler fixed), as the released ``pretrain_discriminator``.
+4. ``actor_critic`` (``steps`` steps): each step makes ``dis_train_iterations`` discriminator + critic updates,
    then one generator update. Reward ``r_t = log D_t`` (log-sigmoid of the discriminator's logit) at masked
-   positions, return ``R_t = sum_{s>=t} m_s gamma^(s-t) r_s``, advantage ``clip(R_t - b_t, -c, c)`` with the
-   baseline ``b_t`` the critic's value (``baseline = "critic"``), an EMA of the mean masked return (``"ema"``)
-   or 0 (``"none"``); generator loss ``-sum_t m_t log G(x_t) A_t`` (mean over rows). The discriminator's loss is
-   the binary cross-entropy of its per-token logits on the masked positions of a real and a filled sequence;
-   the critic's the squared error of its value against ``R_t`` on masked positions (only its linear head trains
-   unless ``critic_trains_discriminator``). Separate Adam optimisers, global-norm clip ``grad_clip`` (10).
+   positions, return ``R_t = sum_{s>=t} m_s gamma^(s-t) r_s``. Advantage ``clip(R_t - V_t, -c, c)`` with the
+   critic's value ``V_t`` (``baseline = "critic"``); ``clip(sum_{s>=t} m_s gamma^(s-t) (r_s - b_s), -c, c)``
+   with ``b_s`` a per-position exponential moving average of the reward (``"ema"``, the released code's
+   ``ema`` option; see :func:`update_ema_baselines`); or ``clip(R_t, -c, c)`` (``"none"``). Generator loss
+   ``-sum_t m_t log G(x_t) A_t`` (mean over rows). The discriminator's loss is the released code's: the mean of
+   the binary cross-entropy over the masked positions of a real sequence and of a filled one, averaged over
+   the two (``d_loss``; ``ln 2`` = 0.693 at chance). The critic's loss is the squared error of its value against
+   ``R_t`` on masked positions (only its linear head trains unless ``critic_trains_discriminator``). Separate
+   Adam optimisers, global-norm clip ``grad_clip`` (10).
 
-Masks (:mod:`seqgan_kit.models.masks`): a fresh ``present`` mask per step from the run's ``maskgan_masks`` stream;
-real batches from ``maskgan_batches``; samples from the global torch stream (all checkpointed).
+Masks (:mod:`seqgan_kit.models.masks`): a fresh ``present`` mask per step from the run's ``maskgan_masks``
+stream, drawn inside each sentence (its tokens before EOS); real batches from ``maskgan_batches``; samples from
+the global torch stream (all checkpointed). ``windows = true`` (text only) trains on the released code's
+setting instead: the training sentences, each with its EOS, concatenated into one stream of running text and
+cut into ``window_len``-token windows (the tail that fills no window dropped), masks drawn over the whole
+window. Deliberate differences from the released PTB loader: the windows are drawn at random (no LSTM state
+carried from one window to the next), and an EOS inside a window is always given, never masked (the in-filler
+never writes EOS at a masked position).
 
 The model evaluated and sampled (``exp.generator``, ``seqgan-kit sample``) is the ``maskgan`` generator kind,
 which wraps the pretraining LM: it is the LM through MLE; from ``mask_mle`` on it is the in-filler with
@@ -41,6 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import ConfigError, in_range, non_negative, one_of, positive
+from ..errors import UserError
 from ..models.maskgan import (
     DISCRIMINATOR_ROLE,
     MaskGANDiscriminator,
@@ -48,7 +63,7 @@ from ..models.maskgan import (
     MaskGANGenerator,
     MaskGANGeneratorConfig,
 )
-from ..models.masks import STRATEGIES, make_present, masked_span_length
+from ..models.masks import STRATEGIES, fillable_lengths, make_present, masked_span_length
 from .divergence import backward_step, clip_gradients, finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
 from .trainer import Trainer, run_units
@@ -58,9 +73,12 @@ if TYPE_CHECKING:
     from .recipe import ExperimentConfig
 
 MASK_MLE = "mask_mle"
+D_PRETRAIN = "d_pretrain"
 ACTOR_CRITIC = "actor_critic"
 MASK_MLE_FILE = "generator_maskmle.safetensors"
 BASELINES = ("critic", "ema", "none")
+EMA_KEY = "maskgan_ema_baselines"
+"""``exp.state`` key of the ``ema`` baseline: one float per position (checkpointed)."""
 
 
 @dataclass
@@ -78,6 +96,17 @@ class MaskGANConfig:
     steps: int = 2000
     """Actor-critic steps (one generator update each)."""
     batch_size: int = 64
+    windows: bool = False
+    """Train on fixed-length windows of running text (the training sentences concatenated, EOS kept) instead of
+    one sentence per row: the released code's setting, for corpora of running text (text runs only)."""
+    window_len: int = 20
+    """Tokens per window with ``windows = true`` (the released code's ``sequence_length``)."""
+    d_pretrain_steps: int = 100
+    """Discriminator-only updates after it is initialised from the in-filler, before the first generator update
+    (the released ``--dis_pretrain_steps``: 100 in the one launch command that sets it, the IMDB GAN-mode
+    example of ``train_mask_gan.py``; its README's PTB GAN-mode command leaves it unset, i.e. 0)."""
+    d_pretrain_lr: float = 5e-3
+    """Adam learning rate of those updates (the released ``dis_pretrain_learning_rate``)."""
     gen_lr: float = 3.8877e-5
     dis_lr: float = 5e-4
     critic_lr: float = 5.1761e-7
@@ -85,7 +114,7 @@ class MaskGANConfig:
     discount: float = 0.89072
     baseline: str = "critic"
     baseline_decay: float = 0.99
-    """EMA decay of the ``ema`` baseline."""
+    """Decay of the ``ema`` baseline's per-position moving averages."""
     advantage_clip: float = 5.0
     grad_clip: float = 10.0
     """Global gradient-norm clip of every network (0: none)."""
@@ -99,8 +128,10 @@ class MaskGANConfig:
         one_of(self, "mask_strategy", STRATEGIES)
         one_of(self, "baseline", BASELINES)
         positive(self, "batch_size", "mask_mle_lr", "gen_lr", "dis_lr", "critic_lr", "dis_train_iterations",
-                 "advantage_clip", "eval_every", "checkpoint_every")
-        non_negative(self, "mask_mle_steps", "steps", "grad_clip")
+                 "advantage_clip", "eval_every", "checkpoint_every", "d_pretrain_lr")
+        non_negative(self, "mask_mle_steps", "steps", "grad_clip", "d_pretrain_steps")
+        if self.window_len < 2:
+            raise ConfigError("window_len", f"must be at least 2 tokens, got {self.window_len}")
         in_range(self, "discount", 0, 1)
         in_range(self, "baseline_decay", 0, 1, high_open=True)
 
@@ -126,6 +157,35 @@ def advantages(returns: torch.Tensor, baseline: torch.Tensor | float, masked: to
 def generator_loss(log_probs: torch.Tensor, adv: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
     """``-sum_t m_t log G(x_t) A_t``, mean over rows."""
     return -(log_probs * adv * masked.to(log_probs.dtype)).sum() / log_probs.shape[0]
+
+
+def update_ema_baselines(old: list[float], reward_sums: torch.Tensor, counts: torch.Tensor,
+                         decay: float) -> list[float]:
+    """The ``ema`` baseline after one batch: ``b_t <- decay * b_t + (1 - decay) * rbar_t`` at every position
+    ``t`` masked in some row of the batch, ``rbar_t = reward_sums[t] / counts[t]`` the mean reward ``log D_t``
+    over the rows masked at ``t``; a position masked in no row keeps its ``b_t``. ``old`` (``T`` floats) starts
+    at zeros, like the released code's ``tf.train.ExponentialMovingAverage`` of each position's reward.
+
+    Deliberate difference: the released code keeps one average per batch slot and position, over all rows
+    (a present position's reward counting as 0); here one per position, over the rows where it is masked.
+    ``reward_sums, counts [T]`` -> ``T`` floats.
+    """
+    out = list(old)
+    for t, (total, n) in enumerate(zip(reward_sums.tolist(), counts.tolist(), strict=True)):
+        if n > 0:
+            out[t] = decay * out[t] + (1.0 - decay) * total / n
+    return out
+
+
+def pack_windows(rows: torch.Tensor, eos_token: int | None, window: int) -> torch.Tensor:
+    """The released code's running text: the sentences ``rows [N, T]`` (ids, EOS, padding), each up to and
+    including its EOS, concatenated in order and cut into ``[W, window]`` windows (the tail that fills no window
+    dropped; ``W`` may be 0)."""
+    lengths = fillable_lengths(rows, eos_token)  # [N]
+    keep = torch.arange(rows.shape[1], device=rows.device).unsqueeze(0) <= lengths.unsqueeze(1)  # [N, T]
+    stream = rows[keep]  # [S] row-major: each sentence's tokens, then its EOS
+    count = len(stream) // window
+    return stream[: count * window].reshape(count, window)  # [W, window]
 
 
 def masked_mean(values: torch.Tensor, masked: torch.Tensor, count: float | None = None) -> torch.Tensor:
@@ -165,9 +225,15 @@ class MaskGANTrainer(Trainer):
         self.mle_optimizer = exp.adam("maskgan_mle", self.seq2seq_params, s.mask_mle_lr)
         self.g_optimizer = exp.adam("generator_adv", self.seq2seq_params, s.gen_lr)
         self.d_optimizer = exp.adam("discriminator", self.disc.trunk_parameters(), s.dis_lr)
+        self.d_pretrain_optimizer = exp.adam("discriminator_pretrain", self.disc.trunk_parameters(), s.d_pretrain_lr)
         self.c_optimizer = exp.adam("critic", self.disc.critic.parameters(), s.critic_lr)
         self.g_model = exp.wrap(self.gen)
-        self.d_model = exp.wrap(self.disc, unused_parameters=s.baseline != "critic")  # the critic head sits out
+        # the critic head sits out of every update without the critic baseline, and of d_pretrain's
+        self.d_model = exp.wrap(self.disc, unused_parameters=s.baseline != "critic" or s.d_pretrain_steps > 0)
+        self.windows = pack_windows(exp.task.train, self.gen.eos_token, s.window_len) if s.windows else None
+        if self.windows is not None and len(self.windows) == 0:
+            raise UserError(f"maskgan.windows: the training text has fewer than maskgan.window_len = "
+                            f"{s.window_len} tokens, so not one window; lower maskgan.window_len")
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
@@ -178,25 +244,37 @@ class MaskGANTrainer(Trainer):
             raise ConfigError("maskgan.tie_softmax", f"needs generator.emb_dim == generator.hidden_dim (got "
                                                      f"{cfg.generator.emb_dim} and {cfg.generator.hidden_dim}); "
                                                      f"set maskgan.tie_softmax = false")
-        if s.mask_strategy == "contiguous" and masked_span_length(cfg.seq_len, s.is_present_rate) < 1:
-            raise ConfigError("maskgan.is_present_rate", f"{s.is_present_rate} masks no token of a {cfg.seq_len}-"
-                                                         f"token sequence (contiguous span of "
-                                                         f"int((1 - rate) * T) - 1 tokens)")
+        if s.windows and cfg.task != "text":
+            raise ConfigError("maskgan.windows", "packs the sentences of a text corpus into windows of running "
+                                                 "text; the synthetic task's sequences have no sentences: set false")
+        longest, what = ((s.window_len, "window (maskgan.window_len)") if s.windows
+                         else (cfg.seq_len - 1, "sentence (data.max_tokens)") if cfg.task == "text"
+                         else (cfg.seq_len, "sequence (oracle.seq_len)"))
+        if s.mask_strategy == "contiguous" and masked_span_length(longest, s.is_present_rate) < 1:
+            raise ConfigError("maskgan.is_present_rate", f"{s.is_present_rate} masks no token of even a "
+                                                         f"{longest}-token {what} (contiguous span of "
+                                                         f"int((1 - rate) * L) tokens): lower it")
 
     def phases(self) -> list[tuple[str, PhaseFn]]:
-        return [(MASK_MLE, self.mask_mle), (ACTOR_CRITIC, self.actor_critic)]
+        return [(MASK_MLE, self.mask_mle), (D_PRETRAIN, self.d_pretrain), (ACTOR_CRITIC, self.actor_critic)]
 
     # ------------------------------------------------------------------ data
     def batch(self) -> tuple[torch.Tensor, torch.Tensor, float]:
         """This rank's rows of a random global real batch ``[B_r, T]``, their fresh ``present`` mask, and the
         rank's share of the global batch's masked positions (the divisor of its masked means)."""
         s, exp = self.cfg, self.exp
-        data = exp.task.train
+        data = exp.task.train if self.windows is None else self.windows
         idx = torch.randperm(len(data), generator=exp.rng("maskgan_batches"))[: s.batch_size]
-        real = data[idx.to(data.device)]
-        present = make_present(len(real), real.shape[1], s.is_present_rate, s.mask_strategy,
+        real = data[idx.to(data.device)]  # [B, T] sentences, or [B, window_len] windows
+        eos = self.gen.eos_token
+        if s.windows:  # the whole window is fillable; an EOS inside it stays given
+            lengths = torch.full((len(real),), real.shape[1], dtype=torch.long)
+        else:
+            lengths = fillable_lengths(real, eos)  # [B] tokens before EOS
+        present = make_present(lengths, real.shape[1], s.is_present_rate, s.mask_strategy,
                                exp.rng("maskgan_masks"), real.device)
-        present = self.gen.keep_structure(real, present)
+        if s.windows and eos is not None:
+            present = present | (real == eos)
         share = max(int((~present).sum()), 1) / exp.ranks.world
         return exp.ranks.shard(real), exp.ranks.shard(present), share
 
@@ -204,7 +282,6 @@ class MaskGANTrainer(Trainer):
     def start_infilling(self) -> None:
         """The LM-to-MaskGAN weight mapping; the in-filler (everything masked) becomes the sampled model."""
         self.gen.map_from_lm()
-        self.disc.map_lstm_from(self.gen.lm)
         self.gen.set_infilling(True)
         self.gen.set_lengths(self.exp.task.train)
 
@@ -238,9 +315,12 @@ class MaskGANTrainer(Trainer):
         rewards = F.logsigmoid(logits.detach()) * masked.to(logits.dtype)
         return rewards, discounted_returns(rewards, masked, self.cfg.discount)
 
-    def discriminator_step(self, step: int | None = None) -> tuple[float, float]:
-        """One discriminator (+ critic) update on a real batch and its fill; returns (d_loss, critic_loss)."""
+    def discriminator_step(self, step: int | None = None, pretrain: bool = False) -> tuple[float, float]:
+        """One discriminator (+ critic) update on a real batch and its fill; returns (d_loss, critic_loss).
+
+        ``pretrain``: a ``d_pretrain`` update instead (its own optimizer, no critic; critic_loss 0.0)."""
         s, gen, disc, ranks = self.cfg, self.gen, self.disc, self.exp.ranks
+        critic = s.baseline == "critic" and not pretrain
         real, present, share = self.batch()
         count = None if ranks.world == 1 else share
         masked = ~present
@@ -253,31 +333,34 @@ class MaskGANTrainer(Trainer):
             def score(d: MaskGANDiscriminator) -> tuple[torch.Tensor, ...]:
                 real_logits, _ = d(real, present)
                 fake_logits, out = d(filled, present)
-                values = d.values(out, detach=not s.critic_trains_discriminator) if s.baseline == "critic" else None
+                values = d.values(out, detach=not s.critic_trains_discriminator) if critic else None
                 return real_logits, fake_logits, values
 
             real_logits, fake_logits, values = self.d_model(score)
-        d_loss = (masked_mean(F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits),
-                                                                 reduction="none"), masked, count)
-                  + masked_mean(F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits),
-                                                                   reduction="none"), masked, count))
+        # The released code's create_dis_loss: each side's mean over the masked positions, then their mean.
+        d_real = masked_mean(F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits),
+                                                                reduction="none"), masked, count)
+        d_fake = masked_mean(F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits),
+                                                                reduction="none"), masked, count)
+        d_loss = (d_real + d_fake) / 2
         total, c_loss = d_loss, torch.zeros(())
-        if s.baseline == "critic":
+        if critic:
             _, returns = self.rewards_and_returns(fake_logits, masked)
             c_loss = masked_mean((values - returns) ** 2, masked, count)
             total = d_loss + c_loss
         d_value, c_value = ranks.sums(d_loss.detach() / ranks.world, c_loss.detach() / ranks.world)
-        if s.baseline == "critic":
+        if critic:
             c_value = finite_loss(c_value, f"actor_critic step {step} (critic)")
-        where = f"actor_critic step {step} (discriminator)"
+        where = f"{D_PRETRAIN if pretrain else ACTOR_CRITIC} step {step} (discriminator)"
         value = finite_loss(d_value, where)
-        self.d_optimizer.zero_grad(set_to_none=True)
+        d_optimizer = self.d_pretrain_optimizer if pretrain else self.d_optimizer
+        d_optimizer.zero_grad(set_to_none=True)
         self.c_optimizer.zero_grad(set_to_none=True)
         total.backward()
         clip_gradients(disc.trunk_parameters(), s.grad_clip)
         clip_gradients(list(disc.critic.parameters()), s.grad_clip)
-        optimizer_step(self.d_optimizer, where)
-        if s.baseline == "critic":
+        optimizer_step(d_optimizer, where)
+        if critic:
             optimizer_step(self.c_optimizer, f"actor_critic step {step} (critic)")
         return value, c_value
 
@@ -295,12 +378,12 @@ class MaskGANTrainer(Trainer):
             logits, out = disc(filled, present)
             rewards, returns = self.rewards_and_returns(logits, masked)
             if s.baseline == "critic":
-                baseline = disc.values(out)
-            elif s.baseline == "ema":
-                baseline = exp.state.get("maskgan_ema_baseline", 0.0)
+                adv = advantages(returns, disc.values(out), masked, s.advantage_clip)
+            elif s.baseline == "ema":  # the moving average subtracted from each reward inside the discounted sum
+                b = torch.tensor(self.ema_baselines(real.shape[1]), dtype=rewards.dtype, device=rewards.device)
+                adv = advantages(discounted_returns(rewards - b, masked, s.discount), 0.0, masked, s.advantage_clip)
             else:
-                baseline = 0.0
-        adv = advantages(returns, baseline, masked, s.advantage_clip)
+                adv = advantages(returns, 0.0, masked, s.advantage_clip)
         loss = generator_loss(log_probs, adv, masked)
         if ranks.world > 1:  # a mean over rows: this rank's share of the global batch's
             loss = loss * ranks.weight(len(real), min(s.batch_size, len(exp.task.train)))
@@ -308,13 +391,17 @@ class MaskGANTrainer(Trainer):
         value = finite_loss(ranks.mean(loss), where)
         backward_step(self.g_optimizer, loss, where, s.grad_clip, self.seq2seq_params)
         m = masked.to(returns.dtype)
-        return_sum, reward_sum, count = ranks.sums((returns * m).sum(), (rewards * m).sum(), m.sum())
+        reward_sum, count = ranks.sums((rewards * m).sum(), m.sum())
         if s.baseline == "ema":
-            mean_return = return_sum / max(count, 1)
-            old = exp.state.get("maskgan_ema_baseline")
-            exp.state["maskgan_ema_baseline"] = (mean_return if old is None
-                                                 else s.baseline_decay * old + (1 - s.baseline_decay) * mean_return)
+            exp.state[EMA_KEY] = update_ema_baselines(
+                self.ema_baselines(real.shape[1]), ranks.sum_tensor((rewards * m).sum(0)),
+                ranks.sum_tensor(m.sum(0)), s.baseline_decay)
         return value, reward_sum / max(count, 1)
+
+    def ema_baselines(self, length: int) -> list[float]:
+        """The ``ema`` baseline's ``length`` per-position averages (zeros before the first generator update)."""
+        old = self.exp.state.get(EMA_KEY)
+        return list(old) if old is not None and len(old) == length else [0.0] * length
 
     def actor_critic_step(self, step: int) -> dict[str, float]:
         """``dis_train_iterations`` discriminator (+ critic) updates, then one generator update; the latest
@@ -327,6 +414,16 @@ class MaskGANTrainer(Trainer):
                 losses["critic_loss"] = c_loss
         losses["g_loss"], losses["mean_reward"] = self.generator_step(step)
         return dict(losses)
+
+    def d_pretrain(self, start: int) -> None:
+        """The discriminator from the in-filler (once, at the start), then ``d_pretrain_steps`` updates of it
+        alone. A phase of its own, so a resume restarts neither the mapping nor the updates done."""
+        s, exp = self.cfg, self.exp
+        if start == 0:
+            self.disc.map_from_infiller(self.gen)
+        run_units(exp, D_PRETRAIN, start, s.d_pretrain_steps,
+                  lambda step: {"d_loss": self.discriminator_step(step, pretrain=True)[0]},
+                  eval_every=s.eval_every, checkpoint_every=s.checkpoint_every, evaluate=False)
 
     def actor_critic(self, start: int) -> None:
         s, exp = self.cfg, self.exp
