@@ -43,6 +43,7 @@ BUILTIN_MODULES = (
     "seqgan_kit.models.rmc_generator",
     "seqgan_kit.models.relgan_discriminator",
     "seqgan_kit.models.maskgan",
+    "seqgan_kit.models.textgan_discriminator",
 )
 DEFAULT_KIND = {"generator": "lstm", "discriminator": "cnn"}
 
@@ -56,6 +57,10 @@ CAPABILITIES = {
     "infilling": "fills the masked positions of a sequence (MaskGAN's seq2seq)",
     "prob_real": "P(real) of a batch of token sequences (SeqGAN's reward)",
     "gan_logits": "GAN logits of token ids and of relaxed one-hots (the Gumbel-softmax GANs)",
+    "soft_argmax": "TextGAN's rollout from a latent initial state: greedy tokens, the next input the "
+                   "softmax-weighted mean of the embeddings (``soft_argmax_rollout``, ``embedding``)",
+    "feature_matching": "CNN features, class scores and a latent reconstruction of embedded sequences [B, T, E] "
+                        "read through the generator's embedding (TextGAN's MMD feature matching)",
 }
 """What a model kind can declare in its ``capabilities`` (name -> meaning)."""
 
