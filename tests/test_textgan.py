@@ -185,8 +185,9 @@ def test_a_tiny_textgan_run_lowers_the_mmd_and_moves_the_generator(textgan_run):
     assert all({"g_mmd", "d_loss", "d_gan", "d_mmd", "d_recon", "nll_oracle_z"} <= r.keys() for r in adv[1:])
     # the generator learns what it is trained for: the feature MMD to the real data falls
     assert adv[-1]["g_mmd"] < 0.9 * adv[1]["g_mmd"], [r["g_mmd"] for r in adv[1:]]
-    # through the embedding: at Texygen's scale 1000 the float32 soft-argmax is (nearly always) an exact one-hot,
-    # so the LSTM and the projection get (nearly) no gradient, as in Texygen
+    # through the embedding above all: at Texygen's scale 1000 the float32 soft-argmax is an exact one-hot wherever
+    # the top two logits differ by more than ~0.1, and there the LSTM and the projection get no gradient (Texygen
+    # too); in this tiny model that is every position
     before = load_file(str(textgan_run / "generator_mle.safetensors"))
     after = load_file(str(textgan_run / "generator.safetensors"))
     key = "model.generator.embedding.weight"
