@@ -275,3 +275,14 @@ def test_the_textgan_recipes_hold_texygens_settings(name):
     assert (s.g_z_range, s.d_z_range, s.d_mmd_weight, s.d_recon_weight) == ([-0.01, 0.01], [-0.01, 1.0], 0.1, 0.1)
     assert tuple(s.sigmas) == TEXYGEN_SIGMAS and len(s.sigmas) == 19
     assert (s.epochs, cfg.mle.epochs) == ((100, 80) if name.endswith("gpu") else (20, 50))
+
+
+@pytest.mark.slow
+def test_bf16_autocast_trains_with_finite_numbers(tmp_path):
+    run = tmp_path / "bf16"
+    overrides = [o for o in BASE if not o.startswith("textgan.epochs")] + ["textgan.epochs=1",
+                                                                          "runtime.precision=bf16"]
+    assert main(["train", RECIPE, "--run-dir", str(run), *sets(overrides)]) == 0
+    recs = records(run)
+    assert recs[-1]["phase"] == "adversarial" and "g_mmd" in recs[-1]
+    assert all(math.isfinite(v) for r in recs for v in r.values() if isinstance(v, float))
