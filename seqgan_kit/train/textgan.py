@@ -33,8 +33,10 @@ last discriminator update), the task metrics (sampled at temperature 1 from ``h_
 algorithm), and on the synthetic task ``nll_oracle_z``: the oracle NLL of ``eval.n_samples`` greedy sequences
 from ``z ~ U(d_z_range)``, the samples Texygen's TextGAN reports.
 
-One process only: the MMD and the discriminator's log-L1 term are over the whole batch, so rank shards would
-change the objective.
+Several ranks: every rank draws the same global real and latent batches and keeps its shard; the features
+(and the discriminator's scores, reconstructions and codes) are gathered, so every rank computes the loss of the
+whole batch (the MMD and the log-L1 term do not split into per-shard parts), and the gathered gradient with DDP's
+average gives the one-process update: two ranks train like one process up to rounding.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import torch
 
 from ..config import ConfigError, non_negative, positive
 from ..metrics.nll import sequence_nll_sum
+from ..models.textgan_discriminator import TextGANDiscriminator
 from .divergence import backward_step, finite_loss
 from .experiment import derived_seed
 from .gumbel import frozen
@@ -106,7 +109,7 @@ class TextGANConfig:
             raise ConfigError("batch_size", f"must be >= 2 (an MMD between batches), got {self.batch_size}")
 
 
-@register_algorithm("textgan", config=TextGANConfig, distributed=False)
+@register_algorithm("textgan", config=TextGANConfig)
 class TextGANTrainer(Trainer):
     """The discriminator, both Adam optimizers and TextGAN's two phases."""
 
@@ -118,6 +121,8 @@ class TextGANTrainer(Trainer):
         self.disc = exp.build_discriminator()
         self.g_optimizer = exp.adam("generator_adv", exp.generator.parameters(), self.cfg.g_lr)
         self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), self.cfg.d_lr)
+        self.g_model = exp.wrap(exp.generator)
+        self.d_model = exp.wrap(self.disc)
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
@@ -153,43 +158,60 @@ class TextGANTrainer(Trainer):
 
     # ------------------------------------------------------------------ one update of each network
     def generator_step(self, where: str) -> float:
-        """One generator update: MMD^2 between the features of a soft-argmax sample and of a real batch."""
+        """One generator update: MMD^2 between the features of a soft-argmax sample and of a real batch.
+
+        With several ranks each rolls out its shard of the global latent batch and embeds its shard of the real
+        batch; the features are gathered (:meth:`~seqgan_kit.distributed.Ranks.gather_rows`) and every rank
+        computes the MMD of the whole batch."""
         s, gen, disc, ranks = self.cfg, self.exp.generator, self.disc, self.exp.ranks
-        real = self.real_batch()  # [B, T]
-        z = self.latent(len(real), s.g_z_range)  # [B, H]
+        batch = self.real_batch()  # [B, T], the same on every rank
+        z_all = self.latent(len(batch), s.g_z_range)  # [B, H], the same on every rank
+        real, z = ranks.shard(batch), ranks.shard(z_all)  # [B_r, T], [B_r, H]
         gen.train()
         with frozen(disc), ranks.autocast():
-            _, soft = gen.soft_argmax_rollout(z, s.soft_argmax_scale)  # [B, T, E]
-            loss = mmd2(disc.features(soft), disc.features(gen.embedding(real)), s.sigmas)
+            soft, emb_real = self.g_model(lambda g: (g.soft_argmax_rollout(z, s.soft_argmax_scale)[1],
+                                                     g.embedding(real)))  # [B_r, T, E] each
+            f_fake = ranks.gather_rows(disc.features(soft), len(batch))  # [B, D]
+            f_real = ranks.gather_rows(disc.features(emb_real), len(batch))  # [B, D]
+            loss = mmd2(f_fake, f_real, s.sigmas)
         value = finite_loss(loss.detach(), f"{where} (generator)")
         backward_step(self.g_optimizer, loss, f"{where} (generator)", s.grad_clip, gen.parameters())
         return value
 
-    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Texygen's discriminator loss on greedy samples from ``z [B, H]`` and ``real [B, T]``: ``loss`` and its
-        terms ``gan``, ``mmd``, ``recon`` (scalars; no gradient reaches the generator)."""
-        s, gen, disc = self.cfg, self.exp.generator, self.disc
+    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor, total: int | None = None
+                           ) -> dict[str, torch.Tensor]:
+        """Texygen's discriminator loss on greedy samples from ``z [B_r, H]`` and ``real [B_r, T]`` (this rank's
+        shards of a global batch of ``total`` rows, default ``len(real)``): ``loss`` and its terms ``gan``,
+        ``mmd``, ``recon`` over the whole batch (scalars; no gradient reaches the generator)."""
+        s, gen, ranks = self.cfg, self.exp.generator, self.exp.ranks
+        total = len(real) if total is None else total
         with torch.no_grad():
-            fake, _ = gen.soft_argmax_rollout(z, s.soft_argmax_scale)  # [B, T] greedy tokens
-            emb_fake, emb_real = gen.embedding(fake), gen.embedding(real)  # [B, T, E] each
-        f_fake, f_real = disc.features(emb_fake), disc.features(emb_real)  # [B, D] each
-        scores = disc.scores(torch.cat([f_fake, f_real])).float()  # [2B, 2]
-        labels = torch.cat([torch.ones(len(fake)), torch.zeros(len(real))]).to(scores.device)  # [2B]: 1 = fake
-        gan = (scores[:, 0] - labels).abs().sum().log()
+            fake, _ = gen.soft_argmax_rollout(z, s.soft_argmax_scale)  # [B_r, T] greedy tokens
+            emb_fake, emb_real = gen.embedding(fake), gen.embedding(real)  # [B_r, T, E] each
+
+        def parts(d: TextGANDiscriminator) -> tuple[torch.Tensor, ...]:
+            f_fake = ranks.gather_rows(d.features(emb_fake), total)  # [B, D]
+            f_real = ranks.gather_rows(d.features(emb_real), total)  # [B, D]
+            return f_fake, f_real, d.scores(torch.cat([f_fake, f_real])), d.reconstruct(f_fake)
+
+        f_fake, f_real, scores, z_hat = self.d_model(parts)  # scores [2B, 2], z_hat [B, 1]
+        z_all = ranks.gather_rows(z, total).float()  # [B, H]
+        labels = torch.cat([torch.ones(total), torch.zeros(total)]).to(scores.device)  # [2B]: 1 = fake
+        gan = (scores.float()[:, 0] - labels).abs().sum().log()
         mmd = mmd2(f_fake, f_real, s.sigmas)
-        recon = -(disc.reconstruct(f_fake).float() - z.float()).square().sum(dim=1).mean()  # [B, 1] - [B, H]
+        recon = -(z_hat.float() - z_all).square().sum(dim=1).mean()  # [B, 1] - [B, H] -> [B, H] -> [B]
         loss = gan + s.d_mmd_weight * mmd + s.d_recon_weight * recon
         return {"loss": loss, "gan": gan, "mmd": mmd, "recon": recon}
 
     def discriminator_step(self, where: str) -> dict[str, float]:
         """One discriminator update; returns the loss and its terms."""
         s, ranks = self.cfg, self.exp.ranks
-        real = self.real_batch()
-        z = self.latent(len(real), s.d_z_range)
+        batch = self.real_batch()
+        z_all = self.latent(len(batch), s.d_z_range)
         self.disc.train()
         self.exp.generator.eval()
         with ranks.autocast():
-            terms = self.discriminator_loss(real, z)
+            terms = self.discriminator_loss(ranks.shard(batch), ranks.shard(z_all), len(batch))
         finite_loss(terms["loss"].detach(), f"{where} (discriminator)")
         backward_step(self.d_optimizer, terms["loss"], f"{where} (discriminator)")
         return {f"d_{k}": float(v.detach()) for k, v in terms.items()}
@@ -198,9 +220,10 @@ class TextGANTrainer(Trainer):
     @torch.no_grad()
     def nll_oracle_z(self, phase: str, unit: int) -> dict[str, float]:
         """``{"nll_oracle_z": ...}``: the oracle's mean NLL of ``eval.n_samples`` greedy sequences from
-        ``z ~ U(d_z_range)`` (a stream of its own per evaluation point); empty without an oracle."""
+        ``z ~ U(d_z_range)`` (a stream of its own per evaluation point); empty without an oracle and on ranks
+        other than 0."""
         oracle = getattr(self.exp.task, "oracle", None)
-        if oracle is None:
+        if oracle is None or not self.exp.ranks.is_main:  # only rank 0 writes the record
             return {}
         gen, e = self.exp.generator, self.exp.cfg.eval
         rng = torch.Generator().manual_seed(derived_seed(self.exp.cfg.seed, f"textgan_z_eval:{phase}:{unit}"))
