@@ -23,7 +23,8 @@ features ``f [B, D]``, scores ``s [B, 2]`` and a reconstruction ``z_hat [B, 1]``
   in the paper (negative weights give the paper's). Texygen's loss is that vector over the batch, so its
   gradient is ``B`` times this mean's: the same Adam update but for Adam's epsilon. Adam ``d_lr`` (1e-4), no clip.
 
-Phases: ``pretrain_d`` (``d_pretrain_steps`` discriminator updates; Texygen 80 x 3), then ``adversarial``
+Phases: ``pretrain_d`` (``d_pretrain_steps`` discriminator updates; Texygen 80 x 3; logged and checkpointed
+every tenth of them), then ``adversarial``
 (``epochs`` epochs of ``g_steps`` generator updates then ``d_steps`` discriminator updates; Texygen 100 epochs of
 100 and 15 x 3). Real batches are drawn at random from the training set (stream ``textgan_batches``), latent
 codes from the stream ``textgan_z``: both checkpointed, so a resumed run repeats an uninterrupted one exactly.
