@@ -213,6 +213,19 @@ class Ranks:
         self._collective(dist.all_reduce, out)
         return out
 
+    def gather_rows(self, rows: torch.Tensor, total: int) -> torch.Tensor:
+        """The global batch back from every rank's :meth:`shard` of it: ``rows [B_r, ...]`` -> ``[total, ...]`` in
+        rank order, differentiable (``rows`` itself with one rank).
+
+        For a loss over the whole batch that every rank computes alike (an MMD, a sum over all rows): the
+        gradient a rank's rows receive is the sum of what every rank's copy of them receives, ``W`` times the
+        one-process gradient, which DDP's average over the ranks turns back into the one-process update.
+        """
+        if self.world == 1:
+            return rows
+        return _GatherRows.apply(rows, self, [total // self.world + (1 if r < total % self.world else 0)
+                                              for r in range(self.world)])
+
     def broadcast(self, obj: T) -> T:
         """Rank 0's ``obj`` on every rank."""
         if self.world == 1:
@@ -292,3 +305,24 @@ class Ranks:
         self._local_state = states["cpu"].clone()
         if "cuda" in states:
             self._local_cuda_state = states["cuda"].clone()
+
+
+class _GatherRows(torch.autograd.Function):
+    """:meth:`Ranks.gather_rows`: an all-gather of row blocks (padded to the largest), whose backward sums every
+    rank's gradient of the whole batch (an all-reduce) and keeps this rank's rows."""
+
+    @staticmethod
+    def forward(ctx: Any, rows: torch.Tensor, ranks: Ranks, sizes: list[int]) -> torch.Tensor:
+        ctx.ranks, ctx.sizes = ranks, sizes
+        padded = rows.new_zeros((max(sizes), *rows.shape[1:]))  # [max B_r, ...]
+        padded[: len(rows)] = rows
+        parts = [torch.empty_like(padded) for _ in sizes]
+        ranks._collective(dist.all_gather, parts, padded)
+        return torch.cat([part[:n] for part, n in zip(parts, sizes, strict=True)])  # [total, ...]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        grad = grad.contiguous().clone()  # [total, ...]
+        ctx.ranks._collective(dist.all_reduce, grad)
+        lo = sum(ctx.sizes[: ctx.ranks.rank])
+        return grad[lo : lo + ctx.sizes[ctx.ranks.rank]], None, None

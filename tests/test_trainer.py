@@ -29,12 +29,15 @@ DISCRIMINATOR = {
     "cnn": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]", "discriminator.num_filters=[4, 4, 4]"],
     "relgan": ["discriminator.emb_dim=8", "discriminator.num_rep=2", "discriminator.filter_sizes=[2, 3]",
                "discriminator.num_filters=[4, 4]", "discriminator.fc_dim=4"],
+    "textgan": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[2, 3]", "discriminator.num_filters=[4, 4]"],
 }
 ALGORITHM = {
     "seqgan": ["seqgan.d_pretrain_rounds=1", "seqgan.d_pretrain_epochs=1", "seqgan.iterations=1", "seqgan.d_steps=1",
                "seqgan.d_epochs=1", "seqgan.num_rollouts=2", "seqgan.n_negative=32", "seqgan.g_batch_size=8"],
     "gumbel": ["gumbel.steps=1", "gumbel.d_steps=1", "gumbel.batch_size=8"],
     "maskgan": ["maskgan.is_present_rate=0.0", "maskgan.mask_mle_steps=1", "maskgan.steps=1", "maskgan.batch_size=8"],
+    "textgan": ["textgan.d_pretrain_steps=1", "textgan.epochs=1", "textgan.g_steps=1", "textgan.d_steps=1",
+                "textgan.batch_size=8"],
     "skipthought": ["skipthought.emb_dim=8", "skipthought.dim=8", "skipthought.epochs=1"],
     "leakgan": ["leakgan.pretrain_blocks=1", "leakgan.pretrain_d_rounds=1", "leakgan.pretrain_d_epochs=1",
                 "leakgan.pretrain_g_epochs=1", "leakgan.iterations=1", "leakgan.d_steps=1", "leakgan.d_epochs=1",

@@ -43,7 +43,7 @@ class LSTMGenerator(SequenceGenerator):
     start_token=0`` and every parameter drawn from N(0, ``init_std`` = 0.1).
     """
 
-    capabilities = SequenceGenerator.capabilities | {"prefix_states", "lstm_weights"}
+    capabilities = SequenceGenerator.capabilities | {"prefix_states", "lstm_weights", "soft_argmax"}
 
     def __init__(
         self,
@@ -177,3 +177,30 @@ class LSTMGenerator(SequenceGenerator):
             hs.append(state[0])
             cs.append(state[1])
         return torch.stack(hs, dim=1), torch.stack(cs, dim=1)
+
+    def soft_argmax_rollout(self, h0: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """TextGAN's generator pass (Texygen's ``_g_recurrence``) from the latent initial state ``h0``, keeping the
+        graph.
+
+        The LSTM starts from ``(h0, 0)`` and reads the start token's embedding; at each position the token is
+        ``argmax(o_t)`` (greedy: the latent code is the only randomness) and the next input is the soft-argmax
+        ``softmax(scale * o_t) @ embedding`` (float32 softmax), differentiable in every parameter.
+
+        ``h0 [B, H]`` -> tokens ``[B, T]`` int64 and soft embeddings ``[B, T, E]`` (row t: the input that
+        follows token t, i.e. the relaxed embedding of token t). Fixed-length models only.
+        """
+        if self.variable_length:
+            raise ValueError("the soft-argmax rollout is for fixed-length models (no eos_token)")
+        if h0.dim() != 2 or h0.shape[1] != self.hidden_dim:
+            raise ValueError(f"h0 must be [B, {self.hidden_dim}], got shape {tuple(h0.shape)}")
+        b = h0.shape[0]
+        state = (h0, torch.zeros_like(h0))
+        x = self.embedding(torch.full((b,), self.start_token, dtype=torch.long, device=h0.device))  # [B, E]
+        lstm, tokens, soft = self.lstm, [], []
+        for _ in range(self.max_len):
+            state = torch.lstm_cell(x, state, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+            logits = self.logits(state)  # [B, V]
+            tokens.append(logits.detach().argmax(dim=-1))  # [B]
+            x = torch.softmax(scale * logits, dim=-1, dtype=torch.float32) @ self.embedding.weight  # [B, E]
+            soft.append(x)
+        return torch.stack(tokens, dim=1), torch.stack(soft, dim=1)  # [B, T], [B, T, E]

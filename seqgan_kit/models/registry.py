@@ -44,6 +44,7 @@ BUILTIN_MODULES = (
     "seqgan_kit.models.relgan_discriminator",
     "seqgan_kit.models.maskgan",
     "seqgan_kit.models.leakgan_generator",
+    "seqgan_kit.models.textgan_discriminator",
 )
 DEFAULT_KIND = {"generator": "lstm", "discriminator": "cnn"}
 
@@ -61,6 +62,10 @@ CAPABILITIES = {
                 "LeakGAN leaks to its generator",
     "leaked_features": "a generator steered by a discriminator's leaked features (LeakGAN's Manager and Worker: "
                        "``teacher_forced``, ``sync_features``, its parameter groups)",
+    "soft_argmax": "TextGAN's rollout from a latent initial state: greedy tokens, the next input the "
+                   "softmax-weighted mean of the embeddings (``soft_argmax_rollout``, ``embedding``)",
+    "feature_matching": "CNN features, class scores and a latent reconstruction of embedded sequences [B, T, E] "
+                        "read through the generator's embedding (TextGAN's MMD feature matching)",
 }
 """What a model kind can declare in its ``capabilities`` (name -> meaning)."""
 
