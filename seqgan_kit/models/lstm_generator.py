@@ -197,7 +197,7 @@ class LSTMGenerator(SequenceGenerator):
         state = (h0, torch.zeros_like(h0))
         x = self.embedding(torch.full((b,), self.start_token, dtype=torch.long, device=h0.device))  # [B, E]
         lstm, tokens, soft = self.lstm, [], []
-        for _ in range(self.max_len):
+        for _ in range(self.seq_len):
             state = torch.lstm_cell(x, state, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
             logits = self.logits(state)  # [B, V]
             tokens.append(logits.detach().argmax(dim=-1))  # [B]
