@@ -9,6 +9,7 @@ from seqgan_kit.data.corpus import decode_rows, encode_examples, row_lengths
 from seqgan_kit.data.tokenization import BOS, EOS, PAD, SPECIALS, UNK, Vocab, WhitespaceTokenizer
 from seqgan_kit.metrics.nll import sequence_nll_sum, through_first
 from seqgan_kit.models.generator import SequenceGenerator
+from seqgan_kit.models.lstm_generator import LSTMGenerator
 from seqgan_kit.models.relgan_discriminator import RelGANDiscriminator
 from seqgan_kit.models.rmc_generator import RMCGenerator
 from seqgan_kit.train.mle import mle_loss
@@ -69,6 +70,28 @@ def test_sampling_then_decoding_round_trips_and_never_emits_bos_or_eos(one_threa
     assert torch.equal(rebuilt.logit_bias, gen.logit_bias) and gen.logit_bias[[BOS, EOS]].isinf().all()
     with pytest.raises(ValueError, match="pad_token"):
         RMCGenerator(len(vocab), seq_len=6, banned_tokens=(PAD,))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rmc"])
+def test_every_path_of_a_fixed_length_model_bans_its_banned_tokens(kind, one_thread):
+    """Teacher-forced logits, incremental logits, every sampler and the Gumbel rollout give BOS and EOS no mass."""
+    torch.manual_seed(0)
+    v, t = 12, 6
+    gen = (LSTMGenerator(v, emb_dim=4, hidden_dim=4, seq_len=t, start_token=BOS, pad_token=PAD,
+                         banned_tokens=(BOS, EOS)) if kind == "lstm"
+           else RMCGenerator(v, seq_len=t, emb_dim=4, head_size=4, num_heads=2, start_token=BOS, pad_token=PAD,
+                             banned_tokens=(BOS, EOS)))
+    with torch.no_grad():
+        gen.proj.bias[[BOS, EOS]] = 50.0  # without the ban these two would take nearly all the mass
+        seqs = gen.sample(64, generator=torch.Generator().manual_seed(1))  # [64, T]
+        assert gen(seqs)[..., [BOS, EOS]].isneginf().all()  # [64, T, 2]
+        assert gen.logits(gen.initial_state(3))[:, [BOS, EOS]].isneginf().all()
+        hard, soft = gen.gumbel_rollout(64, beta=1.0)
+    for method in ("inverse_cdf", "softmax_inverse_cdf", "multinomial", "gumbel_max"):
+        drawn = gen.sample(64, method=method, generator=torch.Generator().manual_seed(2))
+        assert not ((drawn == BOS) | (drawn == EOS)).any(), method
+    assert not ((seqs == BOS) | (seqs == EOS)).any() and not ((hard == BOS) | (hard == EOS)).any()
+    assert soft[..., [BOS, EOS]].abs().max() < 1e-6
 
 
 def test_nll_of_a_hand_built_example_under_both_modes():

@@ -124,7 +124,7 @@ class LSTMGenerator(SequenceGenerator):
     def _project(self, hidden: torch.Tensor) -> torch.Tensor:
         """``[..., H]`` -> logits ``[..., V]``; the banned-token bias is folded into the projection's bias (one
         ``[V]`` add instead of a pass over ``[..., V]``)."""
-        if not self.variable_length:  # nothing is banned: the plain projection
+        if not (self.variable_length or self.banned_tokens):  # nothing is banned: the plain projection
             return self.proj(hidden)
         return F.linear(hidden, self.proj.weight, self.proj.bias + self.logit_bias)
 
