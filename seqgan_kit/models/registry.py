@@ -43,6 +43,7 @@ BUILTIN_MODULES = (
     "seqgan_kit.models.rmc_generator",
     "seqgan_kit.models.relgan_discriminator",
     "seqgan_kit.models.maskgan",
+    "seqgan_kit.models.ranker",
 )
 DEFAULT_KIND = {"generator": "lstm", "discriminator": "cnn"}
 
@@ -56,6 +57,8 @@ CAPABILITIES = {
     "infilling": "fills the masked positions of a sequence (MaskGAN's seq2seq)",
     "prob_real": "P(real) of a batch of token sequences (SeqGAN's reward)",
     "gan_logits": "GAN logits of token ids and of relaxed one-hots (the Gumbel-softmax GANs)",
+    "rank_score": "cosine relevance of sentences to a reference set, ranked by a softmax within a comparison "
+                  "set (RankGAN's ranker)",
 }
 """What a model kind can declare in its ``capabilities`` (name -> meaning)."""
 
