@@ -25,6 +25,7 @@ DISCRIMINATOR = {
     "cnn": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]", "discriminator.num_filters=[4, 4, 4]"],
     "relgan": ["discriminator.emb_dim=8", "discriminator.num_rep=2", "discriminator.filter_sizes=[2, 3]",
                "discriminator.num_filters=[4, 4]", "discriminator.fc_dim=4"],
+    "ranker": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]", "discriminator.num_filters=[4, 4, 4]"],
 }
 ALGORITHM = {
     "seqgan": ["seqgan.d_pretrain_rounds=1", "seqgan.d_pretrain_epochs=1", "seqgan.iterations=1", "seqgan.d_steps=1",
@@ -32,6 +33,11 @@ ALGORITHM = {
     "gumbel": ["gumbel.steps=1", "gumbel.d_steps=1", "gumbel.batch_size=8"],
     "maskgan": ["maskgan.is_present_rate=0.0", "maskgan.mask_mle_steps=1", "maskgan.steps=1", "maskgan.batch_size=8"],
     "skipthought": ["skipthought.emb_dim=8", "skipthought.dim=8", "skipthought.epochs=1"],
+    "maligan": ["maligan.d_pretrain_rounds=1", "maligan.iterations=1", "maligan.g_steps=1", "maligan.d_steps=1",
+                "maligan.prefixes=4", "maligan.n_negative=32"],
+    "rankgan": ["rankgan.d_pretrain_rounds=1", "rankgan.d_pretrain_epochs=1", "rankgan.iterations=1",
+                "rankgan.d_steps=1", "rankgan.num_rollouts=2", "rankgan.n_negative=32", "rankgan.g_batch_size=8",
+                "rankgan.ref_size=4"],
 }
 
 # What the built-in algorithms accept, stated by hand (None: the role is not built, its table is refused).
@@ -40,6 +46,7 @@ ACCEPTS = {
     "seqgan": ({"lstm"}, {"cnn"}),
     "gumbel": ({"lstm", "rmc"}, {"cnn", "relgan"}),
     "maskgan": ({"lstm"}, None),
+    "maligan": ({"lstm"}, {"cnn"}),
 }
 
 

@@ -84,7 +84,8 @@ class MaliGANConfig:
 class MaliGANTrainer(SeqGANTrainer):
     """The discriminator and the two MaliGAN phases of one run (discriminator rounds as SeqGAN's)."""
 
-    requires = {"generator": {"language_model", "prefix_states"}, "discriminator": {"gan_logits"}}
+    requires = {"generator": {"language_model", "prefix_states"}, "discriminator": {"prob_real", "gan_logits"}}
+    """``prob_real``: SeqGAN's two-class discriminator rounds; ``gan_logits``: ``log D/(1-D)`` for the weights."""
 
     def __init__(self, exp: Experiment) -> None:
         Trainer.__init__(self, exp)
