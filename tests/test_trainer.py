@@ -25,7 +25,8 @@ DISCRIMINATOR = {
     "cnn": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]", "discriminator.num_filters=[4, 4, 4]"],
     "relgan": ["discriminator.emb_dim=8", "discriminator.num_rep=2", "discriminator.filter_sizes=[2, 3]",
                "discriminator.num_filters=[4, 4]", "discriminator.fc_dim=4"],
-    "ranker": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]", "discriminator.num_filters=[4, 4, 4]"],
+    "ranker": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]",
+               "discriminator.num_filters=[4, 4, 4]"],
 }
 ALGORITHM = {
     "seqgan": ["seqgan.d_pretrain_rounds=1", "seqgan.d_pretrain_epochs=1", "seqgan.iterations=1", "seqgan.d_steps=1",
