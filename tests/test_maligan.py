@@ -167,3 +167,32 @@ def test_bad_maligan_values_are_one_line_errors_before_any_work(tmp_path, capsys
     assert main([*args, "--nproc", "2"]) == 2
     assert "algorithm 'maligan' runs in one process" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+TEXT_TABLES = """[discriminator]
+emb_dim = 8
+filter_sizes = [1, 2]
+num_filters = [4, 4]
+[maligan]
+d_pretrain_rounds = 1
+iterations = 3
+g_steps = 2
+d_steps = 1
+prefixes = 4
+prefix_step = 4
+n_negative = 32
+eval_every = 1
+"""
+
+
+@pytest.mark.slow
+def test_maligan_trains_on_variable_length_text(tmp_path):
+    from .test_distributed import GENERATOR, TEXT_RECIPE, _toy_corpus
+
+    recipe = tmp_path / "toy.toml"
+    recipe.write_text(TEXT_RECIPE.format(algorithm="maligan", dir=_toy_corpus(tmp_path / "corpus"),
+                                         segment="sentence", generator=GENERATOR) + TEXT_TABLES)
+    assert main(["train", str(recipe), "--run-dir", str(tmp_path / "run")]) == 0
+    adv = [r for r in records(tmp_path / "run") if r["phase"] == "adversarial"][1:]
+    assert [r["prefix_len"] for r in adv] == [9, 5, 1]  # the text's sequence length 13, less 4 per iteration
+    assert all(0 < r["mean_prob_real"] < 1 and r["mean_len"] > 1 for r in adv)
