@@ -30,6 +30,8 @@ DISCRIMINATOR = {
     "relgan": ["discriminator.emb_dim=8", "discriminator.num_rep=2", "discriminator.filter_sizes=[2, 3]",
                "discriminator.num_filters=[4, 4]", "discriminator.fc_dim=4"],
     "textgan": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[2, 3]", "discriminator.num_filters=[4, 4]"],
+    "ranker": ["discriminator.emb_dim=8", "discriminator.filter_sizes=[1, 2, 3]",
+               "discriminator.num_filters=[4, 4, 4]"],
 }
 ALGORITHM = {
     "seqgan": ["seqgan.d_pretrain_rounds=1", "seqgan.d_pretrain_epochs=1", "seqgan.iterations=1", "seqgan.d_steps=1",
@@ -42,6 +44,11 @@ ALGORITHM = {
     "leakgan": ["leakgan.pretrain_blocks=1", "leakgan.pretrain_d_rounds=1", "leakgan.pretrain_d_epochs=1",
                 "leakgan.pretrain_g_epochs=1", "leakgan.iterations=1", "leakgan.d_steps=1", "leakgan.d_epochs=1",
                 "leakgan.num_rollouts=2", "leakgan.n_negative=32", "leakgan.g_batch_size=8"],
+    "maligan": ["maligan.d_pretrain_rounds=1", "maligan.iterations=1", "maligan.g_steps=1", "maligan.d_steps=1",
+                "maligan.prefixes=4", "maligan.n_negative=32"],
+    "rankgan": ["rankgan.d_pretrain_rounds=1", "rankgan.d_pretrain_epochs=1", "rankgan.iterations=1",
+                "rankgan.d_steps=1", "rankgan.num_rollouts=2", "rankgan.n_negative=32", "rankgan.g_batch_size=8",
+                "rankgan.ref_size=4"],
 }
 
 # What the built-in algorithms accept, stated by hand (None: the role is not built, its table is refused).
@@ -51,6 +58,7 @@ ACCEPTS = {
     "gumbel": ({"lstm", "rmc"}, {"cnn", "relgan"}),
     "maskgan": ({"lstm"}, None),
     "leakgan": ({"leakgan"}, {"cnn"}),
+    "maligan": ({"lstm"}, {"cnn"}),
 }
 
 

@@ -45,6 +45,7 @@ BUILTIN_MODULES = (
     "seqgan_kit.models.maskgan",
     "seqgan_kit.models.leakgan_generator",
     "seqgan_kit.models.textgan_discriminator",
+    "seqgan_kit.models.ranker",
 )
 DEFAULT_KIND = {"generator": "lstm", "discriminator": "cnn"}
 
@@ -66,6 +67,8 @@ CAPABILITIES = {
                    "softmax-weighted mean of the embeddings (``soft_argmax_rollout``, ``embedding``)",
     "feature_matching": "CNN features, class scores and a latent reconstruction of embedded sequences [B, T, E] "
                         "read through the generator's embedding (TextGAN's MMD feature matching)",
+    "rank_score": "cosine relevance of sentences to a reference set, ranked by a softmax within a comparison "
+                  "set (RankGAN's ranker)",
 }
 """What a model kind can declare in its ``capabilities`` (name -> meaning)."""
 

@@ -28,7 +28,8 @@ from ..errors import UserError
 
 BUILTIN_MODULES = ("seqgan_kit.train.mle", "seqgan_kit.train.seqgan", "seqgan_kit.train.word2vec",
                    "seqgan_kit.train.skipthought", "seqgan_kit.train.gumbel",
-                   "seqgan_kit.train.maskgan", "seqgan_kit.train.leakgan", "seqgan_kit.train.textgan")
+                   "seqgan_kit.train.maskgan", "seqgan_kit.train.leakgan", "seqgan_kit.train.textgan",
+                   "seqgan_kit.train.maligan", "seqgan_kit.train.rankgan")
 
 PhaseFn = Callable[[int], None]
 """A phase: called with the number of units (epochs, iterations) already done; runs the rest."""
