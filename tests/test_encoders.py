@@ -13,10 +13,11 @@ from safetensors.torch import load_file
 import seqgan_kit.train.word2vec as w2v_train
 from seqgan_kit.cli import main
 from seqgan_kit.encoders.loading import load_encoder
+from seqgan_kit.encoders.neighbours import neighbour_units, triples_of
 from seqgan_kit.encoders.skipthought import SkipThought
 from seqgan_kit.runs.rundir import RunDir
 from seqgan_kit.train.experiment import derived_seed
-from seqgan_kit.train.skipthought import SkipThoughtTrainer, neighbour_units, triples_of
+from seqgan_kit.train.skipthought import SkipThoughtTrainer
 
 from .conftest import require_shared
 from .tiny import kill_on_call
@@ -311,3 +312,40 @@ def test_more_bad_inputs_in_process(w2v_run, poems, tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
+
+
+# --------------------------------------------------------------------------- eval encoder
+def test_eval_encoder_checks_skipthought_beside_word2vec_sif_on_the_same_triples(st_run, w2v_run, capsys):
+    assert main(["eval", "encoder", str(st_run), "--baseline", str(w2v_run), "-k", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    st, w2v = out["results"]
+    assert out["corpus"] == "poetry_quatrain5" and out["split"] == "test" and out["n_examples"] == 60
+    assert out["n_triples_in_split"] == 120  # 60 poems x (4 clauses - 2)
+    assert st["encoder"]["kind"] == "skipthought" and w2v["encoder"]["pooling"] == "sif"
+    for r in (st, w2v):
+        assert r["n"] == 60 and -1 <= r["mean_pairwise_cosine"] <= 1 and 0 < r["top_pc_share"] <= 1
+        ret = r["retrieval"]
+        assert ret["k"] == 5 and ret["n_triples"] == 120 and 0 <= ret["top1"] <= ret["mrr"] <= 1
+        assert r["fed_shuffle"]["n_hyp"] == 60 and r["fed_shuffle"]["ratio"] > 0
+    assert w2v["fed_shuffle"]["ratio"] == pytest.approx(1.0)  # SIF pooling is a bag of words
+    assert main(["eval", "encoder", str(st_run), "-k", "5", "--no-fed", "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "next-unit top-1 of 5" in text and "FED ratio" not in text
+
+
+def test_eval_encoder_bad_inputs_are_one_line_errors_before_any_work(st_run, w2v_run, tmp_path, capsys):
+    mle = tmp_path / "mle"
+    mle.mkdir()
+    (mle / "config.toml").write_text('algorithm = "mle"\ntask = "text"\n')
+    for args, message in [
+        ([str(tmp_path / "missing")], "encoder run directory not found"),
+        ([str(mle)], "not an encoder run"),
+        ([str(st_run), "--split", "valid"], "--split must be one of test, train"),
+        ([str(st_run), "-k", "1"], "-k must be at least 2"),
+        ([str(st_run), "--shuffle-rate", "1.5"], "--shuffle-rate must be in (0, 1]"),
+        ([str(st_run), "--baseline", str(st_run)], "--baseline needs a word2vec run"),
+        ([str(st_run), "-k", "500"], "too few for -k 500"),
+    ]:
+        assert main(["eval", "encoder", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("seqgan-kit: error:") and message in err, err

@@ -1,8 +1,9 @@
 """``algorithm = "skipthought"``: train a Skip-Thought sentence encoder on a corpus's neighbouring sentences.
 
 Triples ``(s_i-1, s_i, s_i+1)`` come from the corpus as its card's ``neighbours`` key says
-(:func:`neighbour_units`): consecutive sentences of a paragraph (``sentences``; the Obama card, whose lines are
-paragraphs) or consecutive clauses of a line (``clauses``; a quatrain's four lines, split after ``，``/``。``).
+(:mod:`seqgan_kit.encoders.neighbours`): consecutive sentences of a paragraph (``sentences``; the Obama card,
+whose lines are paragraphs) or consecutive clauses of a line (``clauses``; a quatrain's four lines, split after
+``，``/``。``).
 A corpus without ``neighbours`` cannot train this algorithm (a one-line error before anything runs).
 
 Units are tokenized by the run's tokenizer and vocabulary (built from the corpus's training examples as for any
@@ -19,15 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
 from ..config import ConfigError, non_negative, one_of, positive
-from ..data.corpus import encode_examples, load_lines, split_sentences
+from ..data.corpus import encode_examples, load_lines
 from ..data.tokenization import PAD
+from ..encoders.neighbours import triples_of
 from ..encoders.skipthought import CONDITIONING, MODEL_FILE, SkipThought
 from ..errors import UserError
 from ..runs.checkpoint import module_tensors, save_checkpoint
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from .recipe import ExperimentConfig
 
 PHASE = "skipthought"
-CLAUSE = re.compile(r"[^，。]+[，。]?")
 
 
 @dataclass
@@ -66,25 +66,6 @@ class SkipThoughtConfig:
         positive(self, "emb_dim", "dim", "epochs", "batch_size", "lr")
         non_negative(self, "grad_clip", "max_triples", "eval_triples")
         one_of(self, "conditioning", CONDITIONING)
-
-
-def neighbour_units(line: str, mode: str) -> list[str]:
-    """The consecutive units of one corpus line: its sentences or its clauses."""
-    if mode == "sentences":
-        return split_sentences(line)
-    if mode == "clauses":
-        return [c.strip() for c in CLAUSE.findall(line) if c.strip(" ，。")]
-    raise ValueError(f"unknown neighbours mode {mode!r}")
-
-
-def triples_of(lines: list[str], mode: str) -> tuple[list[str], list[tuple[int, int, int]]]:
-    """Distinct units and index triples ``(previous, current, next)`` of consecutive units within each line."""
-    units: dict[str, int] = {}
-    triples = []
-    for line in lines:
-        ids = [units.setdefault(u, len(units)) for u in neighbour_units(line, mode)]
-        triples.extend(zip(ids, ids[1:], ids[2:], strict=False))
-    return list(units), triples
 
 
 @register_algorithm("skipthought", config=SkipThoughtConfig, pretrain=False, uses_generator=False)
