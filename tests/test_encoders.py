@@ -168,9 +168,30 @@ def test_vocabulary_expansion_replaces_only_unknown_positions(st_run, poems):
             ids = rows[i : i + 1, : len(toks) + 1]  # [1, t]
             emb = encoder.model.embedding(ids)  # [1, t, E]
             emb[0, [p for p, tok in enumerate(toks) if tok == "☃"]] = torch.as_tensor(snow, dtype=emb.dtype)
-            ref = encoder.model.encode_embedded(emb, torch.tensor([len(toks) + 1])).double().numpy()
+            h = encoder.model.encode_embedded(emb, torch.tensor([len(toks) + 1]), normalize=False)  # [1, C]
+            ref = torch.nn.functional.normalize(h - encoder.center, dim=1).double().numpy()
             np.testing.assert_allclose(expanded[i], ref[0], atol=1e-6)
     assert not np.allclose(plain, expanded, atol=1e-6)
+
+
+def test_skipthought_stores_the_mean_training_vector_and_the_encoder_subtracts_it(st_run, poems):
+    from seqgan_kit.data.corpus import encode_examples
+
+    encoder = load_encoder(st_run)
+    lines = (poems / "train.txt").read_text(encoding="utf-8").splitlines()
+    units, _ = triples_of(lines, "clauses")
+    rows, _ = encode_examples([encoder.tokenize(u) for u in units], encoder.vocab, encoder.cfg.data.max_len)
+    assert len(units) < 5000  # every unit is in the mean
+    with torch.no_grad():  # the obvious reference: every unit in one batch, corpus order, full width
+        mean = encoder.model.encode(rows, normalize=False).double().mean(dim=0)  # [N, C] -> [C]
+    assert encoder.describe()["centred"] and encoder.center.shape == (16,)
+    torch.testing.assert_close(encoder.center.double(), mean, atol=1e-6, rtol=0)
+    texts = (poems / "test.txt").read_text(encoding="utf-8").splitlines()[:4]
+    ids, _ = encode_examples([encoder.tokenize(t) for t in texts], encoder.vocab, encoder.cfg.data.max_len)
+    with torch.no_grad():
+        h = encoder.model.encode(ids, normalize=False)  # [4, C]
+    ref = torch.nn.functional.normalize(h - encoder.center, dim=1).double().numpy()
+    np.testing.assert_allclose(encoder.embed(texts), ref, atol=1e-6)
 
 
 def test_skipthought_resumes_exactly_after_a_kill(st_run, poems, tmp_path, monkeypatch):
@@ -315,6 +336,7 @@ def test_more_bad_inputs_in_process(w2v_run, poems, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- eval encoder
+@pytest.mark.slow
 def test_eval_encoder_checks_skipthought_beside_word2vec_sif_on_the_same_triples(st_run, w2v_run, capsys):
     assert main(["eval", "encoder", str(st_run), "--baseline", str(w2v_run), "-k", "5", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -14,6 +14,10 @@
 - Initialisation: recurrent matrices orthogonal (each gate's block separately), every other weight
   U(-0.1, 0.1), biases zero.
 - :meth:`SkipThought.encode` returns L2-normalised vectors (the released ``encode`` with ``use_norm``).
+- Centring (not in the released code): a run stores ``center`` (:data:`CENTER_KEY`), the mean unnormalised vector
+  of its training units, beside the weights; the encoder subtracts it before normalising (as SIF removes its
+  common component). Without it the vectors share one large direction (the decoders' common starting state) and
+  every cosine is near 1 (see ``eval/results/encoders.md``).
 
 Rows follow the package's encoding (tokens, EOS, then PAD = 0): the encoder reads the tokens and the EOS.
 
@@ -37,6 +41,8 @@ from ..data.tokenization import BOS, PAD
 MODEL_FILE = "skipthought.safetensors"
 """A finished Skip-Thought run's encoder weights (beside its ``checkpoint.safetensors``)."""
 
+CENTER_KEY = "center"
+"""The mean training vector ``[out_dim]`` in ``skipthought.safetensors`` (optional; older runs lack it)."""
 INIT_RANGE = 0.1
 CONDITIONING = ("init", "bias")
 

@@ -12,8 +12,9 @@ from the run's ``data`` stream; a checkpoint after every epoch makes ``--resume`
 ``train_loss`` and ``test_loss`` (per-token cross-entropy of both decoders; test: the first
 ``skipthought.eval_triples`` triples of the test split).
 
-The run writes ``skipthought.safetensors`` (the model's weights under ``model.encoder.*`` and its constructor
-arguments in the metadata) after every epoch: :mod:`seqgan_kit.encoders.loading` opens it.
+The run writes ``skipthought.safetensors`` after every epoch: the model's weights under ``model.encoder.*``, its
+constructor arguments in the metadata and, with ``skipthought.center``, the mean training vector.
+:mod:`seqgan_kit.encoders.loading` opens it.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..config import ConfigError, non_negative, one_of, positive
-from ..data.corpus import encode_examples, load_lines
+from ..data.corpus import encode_examples, load_lines, row_lengths
 from ..data.tokenization import PAD
 from ..encoders.neighbours import triples_of
-from ..encoders.skipthought import CONDITIONING, MODEL_FILE, SkipThought
+from ..encoders.skipthought import CENTER_KEY, CONDITIONING, MODEL_FILE, SkipThought
 from ..errors import UserError
 from ..runs.checkpoint import module_tensors, save_checkpoint
 from .divergence import backward_step, finite_loss
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from .recipe import ExperimentConfig
 
 PHASE = "skipthought"
+CENTER_UNITS = 5000
+"""Training units (evenly spaced over the distinct units) whose mean vector is stored as ``center``."""
 
 
 @dataclass
@@ -61,6 +64,9 @@ class SkipThoughtConfig:
     max_triples: int = 0
     """Use at most this many training triples (0: all)."""
     eval_triples: int = 1000
+    center: bool = True
+    """Store the mean vector of (up to :data:`CENTER_UNITS`) training units with the model; the encoder subtracts
+    it before L2 normalisation (see :mod:`seqgan_kit.encoders.skipthought`)."""
 
     def validate(self) -> None:
         positive(self, "emb_dim", "dim", "epochs", "batch_size", "lr")
@@ -164,7 +170,27 @@ class SkipThoughtTrainer(Trainer):
             return
         meta = {"skipthought": self.model.config(), **exp.vocab_meta(), "corpus": exp.cfg.data.name,
                 "neighbours": exp.cfg.data.neighbours}
-        save_checkpoint(exp.run_dir.path / MODEL_FILE, module_tensors("encoder", self.model), meta)
+        tensors = module_tensors("encoder", self.model)
+        if self.cfg.center:
+            tensors[CENTER_KEY] = self.mean_vector()
+        save_checkpoint(exp.run_dir.path / MODEL_FILE, tensors, meta)
+
+    @torch.no_grad()
+    def mean_vector(self) -> torch.Tensor:
+        """The mean unnormalised sentence vector ``[out_dim]`` (float32) of up to :data:`CENTER_UNITS` training
+        units, evenly spaced (no random draw: a resumed run stores the same vector)."""
+        self.model.eval()
+        units = self.train_units
+        pick = torch.linspace(0, len(units) - 1, min(CENTER_UNITS, len(units))).round().long().unique()  # [N]
+        rows = units[pick.to(units.device)]  # [N, T]
+        lengths = row_lengths(rows)  # [N]
+        order = torch.argsort(lengths, descending=True)  # similar lengths batched together
+        total = torch.zeros(self.model.out_dim, dtype=torch.float64, device=rows.device)
+        for lo in range(0, len(order), 256):
+            idx = order[lo:lo + 256]
+            width = int(lengths[idx].max()) + 1  # the longest row's tokens + EOS
+            total += self.model.encode(rows[idx, :width], normalize=False).double().sum(dim=0)
+        return (total / len(rows)).float()
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training triples in a fresh order; writes the model file; the epoch's losses."""
