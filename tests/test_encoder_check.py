@@ -63,6 +63,15 @@ def test_distractors_are_seeded_distinct_and_never_the_triple_s_own_units():
         draw_distractors(triples, 10, 10, seed=0)  # 10 units cannot give 9 distractors besides cur and next
 
 
+def test_same_position_distractors_come_from_the_true_next_unit_s_group():
+    triples = [(0, 1, 2), (4, 5, 6)]
+    groups = [0, 1, 2, 3] * 6  # 24 units, 6 per position
+    a = draw_distractors(triples, 24, 5, seed=0, groups=groups)
+    assert [groups[u] for u in a[0]] == [2] * 5 and [groups[u] for u in a[1]] == [2] * 5
+    b = draw_distractors(triples, 24, 8, seed=0, groups=groups)  # a group of 6 is too small for 7: any unit
+    assert len({groups[u] for row in b for u in row}) > 1
+
+
 def test_shuffle_words_permutes_that_share_of_positions():
     rng = random.Random(0)
     words = [f"w{i}" for i in range(20)]

@@ -364,6 +364,7 @@ def test_eval_encoder_bad_inputs_are_one_line_errors_before_any_work(st_run, w2v
         ([str(mle)], "not an encoder run"),
         ([str(st_run), "--split", "valid"], "--split must be one of test, train"),
         ([str(st_run), "-k", "1"], "-k must be at least 2"),
+        ([str(st_run), "--distractors", "hard"], "--distractors must be one of random, same-position"),
         ([str(st_run), "--shuffle-rate", "1.5"], "--shuffle-rate must be in (0, 1]"),
         ([str(st_run), "--baseline", str(st_run)], "--baseline needs a word2vec run"),
         ([str(st_run), "-k", "500"], "too few for -k 500"),

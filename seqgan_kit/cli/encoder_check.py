@@ -4,7 +4,8 @@ baseline on the same texts.
 ::
 
     seqgan-kit eval encoder ENCODER_RUN [--split test|train] [--baseline W2V_RUN] [-n 1000] [--triples 1000]
-                            [-k 10] [--seed 0] [--shuffle-rate 0.5] [--fed-n 5000] [--no-fed] [--json]
+                            [-k 10] [--seed 0] [--distractors random|same-position] [--shuffle-rate 0.5]
+                            [--fed-n 5000] [--no-fed] [--json]
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from ..encoders.loading import load_encoder
 
     settings = CheckSettings(split=args.split, n=args.n, triples=args.triples, k=args.k, seed=args.seed,
-                             shuffle_rate=args.shuffle_rate, fed_n=args.fed_n, fed=not args.no_fed)
+                             shuffle_rate=args.shuffle_rate, fed_n=args.fed_n, fed=not args.no_fed,
+                             distractors=args.distractors)
     settings.validate()
     encoder = load_encoder(args.run, pooling=args.pooling)
     encoders = [encoder]
@@ -90,6 +92,9 @@ def register(eval_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--triples", type=int, default=1000, help="held-out triples scored (default 1000)")
     p.add_argument("-k", type=int, default=10, help="candidates per triple, the true one included (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
+    p.add_argument("--distractors", default="random", help="random (any unit of the split, default) or "
+                                                            "same-position (units at the true next unit's "
+                                                            "position in their line)")
     p.add_argument("--shuffle-rate", type=float, default=0.5, help="share of each sentence's words shuffled for "
                                                                    "the FED ratio (default 0.5)")
     p.add_argument("--fed-n", type=int, default=5000, help="training sentences of FED's reference (default 5000)")

@@ -10,7 +10,8 @@ Measured on held-out text of the encoder's own corpus:
   card's ``neighbours``: sentences of a paragraph, clauses of a poem; :mod:`.neighbours`), the share of triples
   whose true next unit has the strictly highest cosine with the current unit among ``k`` candidates: the true
   next unit and ``k - 1`` distractors drawn uniformly without replacement (numpy ``default_rng(seed)``) from the
-  split's other distinct units (never the current or the true next unit's text). Chance is ``1 / k``. Also the
+  split's other distinct units (never the current or the true next unit's text), or with ``same-position``
+  only from units at the true next unit's position in their line. Chance is ``1 / k``. Also the
   mean reciprocal rank (ties counted against the true unit).
 - **FED ratio under word shuffling**: FED(reference, shuffled held-out text) / FED(reference, held-out text),
   where the reference is ``fed_n`` training examples (a seeded draw) and the shuffled copy permutes
@@ -33,9 +34,10 @@ import numpy as np
 from ..data.corpus import load_lines
 from ..errors import UserError
 from ..metrics.embedding import fed, min_samples
-from .neighbours import triples_of
+from .neighbours import units_and_positions
 
 SPLITS = ("test", "train")
+DISTRACTORS = ("random", "same-position")
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -66,19 +68,30 @@ def top_component_share(x: np.ndarray) -> float:
     return float(s[0] / total) if total > 0 else float("nan")
 
 
-def draw_distractors(triples: Sequence[tuple[int, int, int]], n_units: int, k: int, seed: int) -> np.ndarray:
+def draw_distractors(triples: Sequence[tuple[int, int, int]], n_units: int, k: int, seed: int,
+                     groups: Sequence[int] | None = None) -> np.ndarray:
     """Candidate unit indices ``[M, k]`` per triple: column 0 the true next unit, then ``k - 1`` distinct units
-    drawn uniformly from ``range(n_units)`` without the triple's current and next unit."""
+    drawn uniformly without the triple's current and next unit: from ``range(n_units)``, or, with ``groups``
+    (one label per unit), from the units of the true next unit's group (the whole range when the group is too
+    small)."""
     if k < 2:
         raise ValueError(f"k must be at least 2, got {k}")
     if n_units < k + 1:
         raise ValueError(f"{n_units} distinct units cannot give {k - 1} distractors besides the current and next")
+    members: dict[int, np.ndarray] = {}
+    if groups is not None:
+        labels = np.asarray(groups)
+        members = {int(g): np.flatnonzero(labels == g) for g in np.unique(labels)}
+    everyone = np.arange(n_units)
     rng = np.random.default_rng(seed)
     out = np.empty((len(triples), k), dtype=np.int64)
     for i, (_, cur, nxt) in enumerate(triples):
+        pool = members.get(int(groups[nxt]), everyone) if groups is not None else everyone
+        if len(pool) < k + 1:
+            pool = everyone
         picked: list[int] = []
         while len(picked) < k - 1:  # redraw the rare hits on the triple's own units
-            for u in rng.choice(n_units, size=k + 1, replace=False).tolist():
+            for u in pool[rng.choice(len(pool), size=k + 1, replace=False)].tolist():
                 if u not in (cur, nxt) and u not in picked and len(picked) < k - 1:
                     picked.append(u)
         out[i, 0] = nxt
@@ -131,6 +144,9 @@ class CheckSettings:
     shuffle_rate: float = 0.5
     fed_n: int = 5000
     fed: bool = True
+    distractors: str = "random"
+    """``random``: any unit of the split; ``same-position``: units at the true next unit's position in their line
+    (a poem's clauses end in ，or 。 by position: this takes the punctuation out of the comparison)."""
 
     def validate(self) -> None:
         if self.split not in SPLITS:
@@ -142,6 +158,8 @@ class CheckSettings:
             raise UserError(f"-k must be at least 2, got {self.k}")
         if not 0.0 < self.shuffle_rate <= 1.0:
             raise UserError(f"--shuffle-rate must be in (0, 1], got {self.shuffle_rate}")
+        if self.distractors not in DISTRACTORS:
+            raise UserError(f"--distractors must be one of {', '.join(DISTRACTORS)}, got {self.distractors!r}")
         if self.fed_n < 2:
             raise UserError(f"--fed-n must be at least 2, got {self.fed_n}")
 
@@ -187,7 +205,7 @@ def prepare_check(encoder: Any, settings: CheckSettings) -> CheckData:
     if len(examples) < 2:
         raise UserError(f"the {settings.split} split of corpus {encoder.corpus!r} has {len(examples)} example(s); "
                         f"the check needs at least 2")
-    units, triples = triples_of(paragraphs, data.neighbours)
+    units, triples, positions = units_and_positions(paragraphs, data.neighbours)
     if not triples:
         raise UserError(f"the {settings.split} split of corpus {encoder.corpus!r} has no triple of consecutive "
                         f"{data.neighbours}")
@@ -199,7 +217,8 @@ def prepare_check(encoder: Any, settings: CheckSettings) -> CheckData:
                                                          replace=False).tolist())]
     picked = sorted(rng.choice(len(triples), min(settings.triples, len(triples)), replace=False).tolist())
     triples = [triples[i] for i in picked]
-    candidates = draw_distractors(triples, len(units), settings.k, settings.seed)
+    candidates = draw_distractors(triples, len(units), settings.k, settings.seed,
+                                  positions if settings.distractors == "same-position" else None)
     fed_ref: list[str] = []
     fed_shuffled: list[str] = []
     if settings.fed:
@@ -231,7 +250,9 @@ def check_encoder(encoder: Any, data: CheckData, settings: CheckSettings) -> dic
                       "k": settings.k, "chance": 1.0 / settings.k, "n_triples": len(data.triples),
                       "seed": settings.seed,
                       "distractors": f"{settings.k - 1} distinct units drawn uniformly from the split's "
-                                     f"{len(data.units)} distinct units (not the current or the true next)"}}
+                                     f"{len(data.units)} distinct units (not the current or the true next)"
+                                     + (", at the true next unit's position in its line"
+                                        if settings.distractors == "same-position" else "")}}
     if settings.fed:
         n_min = min(len(data.fed_ref), len(data.fed_real))
         if n_min < min_samples(encoder.dim):

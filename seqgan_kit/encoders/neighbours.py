@@ -26,9 +26,21 @@ def neighbour_units(line: str, mode: str) -> list[str]:
 def triples_of(lines: list[str], mode: str) -> tuple[list[str], list[tuple[int, int, int]]]:
     """Distinct units and index triples ``(previous, current, next)`` of consecutive units within each line
     (a unit text that occurs twice gets one index)."""
+    units, triples, _ = units_and_positions(lines, mode)
+    return units, triples
+
+
+def units_and_positions(lines: list[str], mode: str) -> tuple[list[str], list[tuple[int, int, int]], list[int]]:
+    """:func:`triples_of` plus each unit's position in the first line it occurs in (0: a line's first unit)."""
     units: dict[str, int] = {}
+    positions: list[int] = []
     triples = []
     for line in lines:
-        ids = [units.setdefault(u, len(units)) for u in neighbour_units(line, mode)]
+        ids = []
+        for pos, u in enumerate(neighbour_units(line, mode)):
+            if u not in units:
+                units[u] = len(units)
+                positions.append(pos)
+            ids.append(units[u])
         triples.extend(zip(ids, ids[1:], ids[2:], strict=False))
-    return list(units), triples
+    return list(units), triples, positions

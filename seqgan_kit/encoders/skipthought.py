@@ -146,6 +146,23 @@ class SkipThought(nn.Module):
         return (loss_p + loss_n) / (tokens if tokens is not None else max(n_p + n_n, 1))
 
 
+@torch.no_grad()
+def mean_vector(model: SkipThought, units: torch.Tensor, limit: int) -> torch.Tensor:
+    """The mean unnormalised sentence vector ``[out_dim]`` (float32) of up to ``limit`` of the unit rows
+    ``units [U, T]``, evenly spaced (no random draw: a resumed run stores the same vector)."""
+    model.eval()
+    pick = torch.linspace(0, len(units) - 1, min(limit, len(units))).round().long().unique()  # [N]
+    rows = units[pick.to(units.device)]  # [N, T]
+    lengths = row_lengths(rows)  # [N]
+    order = torch.argsort(lengths, descending=True)  # similar lengths batched together
+    total = torch.zeros(model.out_dim, dtype=torch.float64, device=rows.device)
+    for lo in range(0, len(order), 256):
+        idx = order[lo:lo + 256]
+        width = int(lengths[idx].max()) + 1  # the longest row's tokens + EOS
+        total += model.encode(rows[idx, :width], normalize=False).double().sum(dim=0)
+    return (total / len(rows)).float()
+
+
 # --------------------------------------------------------------------------- vocabulary expansion
 def fit_linear_map(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``W [a, b]`` minimising ``||source W - target||^2`` (least squares) for rows ``source [n, a]``,

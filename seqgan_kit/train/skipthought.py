@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..config import ConfigError, non_negative, one_of, positive
-from ..data.corpus import encode_examples, load_lines, row_lengths
+from ..data.corpus import encode_examples, load_lines
 from ..data.tokenization import PAD
 from ..encoders.neighbours import triples_of
-from ..encoders.skipthought import CENTER_KEY, CONDITIONING, MODEL_FILE, SkipThought
+from ..encoders.skipthought import CENTER_KEY, CONDITIONING, MODEL_FILE, SkipThought, mean_vector
 from ..errors import UserError
 from ..runs.checkpoint import module_tensors, save_checkpoint
 from .divergence import backward_step, finite_loss
@@ -172,25 +172,8 @@ class SkipThoughtTrainer(Trainer):
                 "neighbours": exp.cfg.data.neighbours}
         tensors = module_tensors("encoder", self.model)
         if self.cfg.center:
-            tensors[CENTER_KEY] = self.mean_vector()
+            tensors[CENTER_KEY] = mean_vector(self.model, self.train_units, CENTER_UNITS)
         save_checkpoint(exp.run_dir.path / MODEL_FILE, tensors, meta)
-
-    @torch.no_grad()
-    def mean_vector(self) -> torch.Tensor:
-        """The mean unnormalised sentence vector ``[out_dim]`` (float32) of up to :data:`CENTER_UNITS` training
-        units, evenly spaced (no random draw: a resumed run stores the same vector)."""
-        self.model.eval()
-        units = self.train_units
-        pick = torch.linspace(0, len(units) - 1, min(CENTER_UNITS, len(units))).round().long().unique()  # [N]
-        rows = units[pick.to(units.device)]  # [N, T]
-        lengths = row_lengths(rows)  # [N]
-        order = torch.argsort(lengths, descending=True)  # similar lengths batched together
-        total = torch.zeros(self.model.out_dim, dtype=torch.float64, device=rows.device)
-        for lo in range(0, len(order), 256):
-            idx = order[lo:lo + 256]
-            width = int(lengths[idx].max()) + 1  # the longest row's tokens + EOS
-            total += self.model.encode(rows[idx, :width], normalize=False).double().sum(dim=0)
-        return (total / len(rows)).float()
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training triples in a fresh order; writes the model file; the epoch's losses."""
