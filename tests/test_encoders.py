@@ -13,10 +13,11 @@ from safetensors.torch import load_file
 import seqgan_kit.train.word2vec as w2v_train
 from seqgan_kit.cli import main
 from seqgan_kit.encoders.loading import load_encoder
+from seqgan_kit.encoders.neighbours import neighbour_units, triples_of
 from seqgan_kit.encoders.skipthought import SkipThought
 from seqgan_kit.runs.rundir import RunDir
 from seqgan_kit.train.experiment import derived_seed
-from seqgan_kit.train.skipthought import SkipThoughtTrainer, neighbour_units, triples_of
+from seqgan_kit.train.skipthought import SkipThoughtTrainer
 
 from .conftest import require_shared
 from .tiny import kill_on_call
@@ -167,9 +168,30 @@ def test_vocabulary_expansion_replaces_only_unknown_positions(st_run, poems):
             ids = rows[i : i + 1, : len(toks) + 1]  # [1, t]
             emb = encoder.model.embedding(ids)  # [1, t, E]
             emb[0, [p for p, tok in enumerate(toks) if tok == "☃"]] = torch.as_tensor(snow, dtype=emb.dtype)
-            ref = encoder.model.encode_embedded(emb, torch.tensor([len(toks) + 1])).double().numpy()
+            h = encoder.model.encode_embedded(emb, torch.tensor([len(toks) + 1]), normalize=False)  # [1, C]
+            ref = torch.nn.functional.normalize(h - encoder.center, dim=1).double().numpy()
             np.testing.assert_allclose(expanded[i], ref[0], atol=1e-6)
     assert not np.allclose(plain, expanded, atol=1e-6)
+
+
+def test_skipthought_stores_the_mean_training_vector_and_the_encoder_subtracts_it(st_run, poems):
+    from seqgan_kit.data.corpus import encode_examples
+
+    encoder = load_encoder(st_run)
+    lines = (poems / "train.txt").read_text(encoding="utf-8").splitlines()
+    units, _ = triples_of(lines, "clauses")
+    rows, _ = encode_examples([encoder.tokenize(u) for u in units], encoder.vocab, encoder.cfg.data.max_len)
+    assert len(units) < 5000  # every unit is in the mean
+    with torch.no_grad():  # the obvious reference: every unit in one batch, corpus order, full width
+        mean = encoder.model.encode(rows, normalize=False).double().mean(dim=0)  # [N, C] -> [C]
+    assert encoder.describe()["centred"] and encoder.center.shape == (16,)
+    torch.testing.assert_close(encoder.center.double(), mean, atol=1e-6, rtol=0)
+    texts = (poems / "test.txt").read_text(encoding="utf-8").splitlines()[:4]
+    ids, _ = encode_examples([encoder.tokenize(t) for t in texts], encoder.vocab, encoder.cfg.data.max_len)
+    with torch.no_grad():
+        h = encoder.model.encode(ids, normalize=False)  # [4, C]
+    ref = torch.nn.functional.normalize(h - encoder.center, dim=1).double().numpy()
+    np.testing.assert_allclose(encoder.embed(texts), ref, atol=1e-6)
 
 
 def test_skipthought_resumes_exactly_after_a_kill(st_run, poems, tmp_path, monkeypatch):
@@ -311,3 +333,42 @@ def test_more_bad_inputs_in_process(w2v_run, poems, tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
+
+
+# --------------------------------------------------------------------------- eval encoder
+@pytest.mark.slow
+def test_eval_encoder_checks_skipthought_beside_word2vec_sif_on_the_same_triples(st_run, w2v_run, capsys):
+    assert main(["eval", "encoder", str(st_run), "--baseline", str(w2v_run), "-k", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    st, w2v = out["results"]
+    assert out["corpus"] == "poetry_quatrain5" and out["split"] == "test" and out["n_examples"] == 60
+    assert out["n_triples_in_split"] == 120  # 60 poems x (4 clauses - 2)
+    assert st["encoder"]["kind"] == "skipthought" and w2v["encoder"]["pooling"] == "sif"
+    for r in (st, w2v):
+        assert r["n"] == 60 and -1 <= r["mean_pairwise_cosine"] <= 1 and 0 < r["top_pc_share"] <= 1
+        ret = r["retrieval"]
+        assert ret["k"] == 5 and ret["n_triples"] == 120 and 0 <= ret["top1"] <= ret["mrr"] <= 1
+        assert r["fed_shuffle"]["n_hyp"] == 60 and r["fed_shuffle"]["ratio"] > 0
+    assert w2v["fed_shuffle"]["ratio"] == pytest.approx(1.0)  # SIF pooling is a bag of words
+    assert main(["eval", "encoder", str(st_run), "-k", "5", "--no-fed", "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "next-unit top-1 of 5" in text and "FED ratio" not in text
+
+
+def test_eval_encoder_bad_inputs_are_one_line_errors_before_any_work(st_run, w2v_run, tmp_path, capsys):
+    mle = tmp_path / "mle"
+    mle.mkdir()
+    (mle / "config.toml").write_text('algorithm = "mle"\ntask = "text"\n')
+    for args, message in [
+        ([str(tmp_path / "missing")], "encoder run directory not found"),
+        ([str(mle)], "not an encoder run"),
+        ([str(st_run), "--split", "valid"], "--split must be one of test, train"),
+        ([str(st_run), "-k", "1"], "-k must be at least 2"),
+        ([str(st_run), "--distractors", "hard"], "--distractors must be one of random, same-position"),
+        ([str(st_run), "--shuffle-rate", "1.5"], "--shuffle-rate must be in (0, 1]"),
+        ([str(st_run), "--baseline", str(st_run)], "--baseline needs a word2vec run"),
+        ([str(st_run), "-k", "500"], "too few for -k 500"),
+    ]:
+        assert main(["eval", "encoder", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("seqgan-kit: error:") and message in err, err

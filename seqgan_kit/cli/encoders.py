@@ -1,4 +1,4 @@
-"""Sentence-encoder commands: ``eval fed``, ``eval embsim``, ``eval novelty`` and ``encode``.
+"""Sentence-encoder commands: ``eval fed``, ``eval embsim``, ``eval novelty``, ``eval encoder`` and ``encode``.
 
 ::
 
@@ -6,6 +6,7 @@
     seqgan-kit eval embsim --encoder W2V_RUN --hyp FILE [--top-k K] [--json]
     seqgan-kit eval novelty --encoder RUN --hyp FILE [--train FILE] [--json]
     seqgan-kit encode RUN --nearest "a sentence" [-k 5]
+    seqgan-kit eval encoder RUN [--baseline W2V_RUN] [--json]     (seqgan_kit.cli.encoder_check)
 
 An encoder RUN is the directory of a ``word2vec`` or ``skipthought`` run (:mod:`seqgan_kit.encoders.loading`).
 Text files are strict UTF-8, one sentence per line, no blank line. Text the encoder barely knows (another corpus
@@ -215,7 +216,7 @@ def _encoder_args(p: argparse.ArgumentParser, with_expand: bool = True) -> None:
 
 
 def register(eval_subparsers: argparse._SubParsersAction, subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eval fed``, ``eval embsim``, ``eval novelty`` and the ``encode`` command."""
+    """Add ``eval fed``, ``eval embsim``, ``eval novelty``, ``eval encoder`` and the ``encode`` command."""
     p = eval_subparsers.add_parser(
         "fed", help="Fréchet embedding distance between generated and reference sentences",
         description="||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)) of Gaussians fitted to the sentence "
@@ -266,3 +267,7 @@ def register(eval_subparsers: argparse._SubParsersAction, subparsers: argparse._
                                                    "training split")
     _encoder_args(p)
     p.set_defaults(func=_cmd_encode)
+
+    from .encoder_check import register as register_check
+
+    register_check(eval_subparsers)

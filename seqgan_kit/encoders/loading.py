@@ -9,8 +9,9 @@
 - ``training_sentences()``: the corpus's training examples (novelty, ``encode --nearest``).
 
 A word2vec run embeds with ``pooling = "sif"`` (default; the principal component stored with the run) or
-``"mean"``. A Skip-Thought run embeds with its encoder (L2-normalised vectors); ``expand = W2V_RUN`` adds
-vocabulary expansion: words the encoder never saw but word2vec knows get ``x W`` (a least-squares linear map).
+``"mean"``. A Skip-Thought run embeds with its encoder: the final GRU state, minus the run's mean training vector
+when the run stored one (``center``, see :mod:`.skipthought`), L2-normalised; ``expand = W2V_RUN`` adds vocabulary
+expansion: words the encoder never saw but word2vec knows get ``x W`` (a least-squares linear map).
 """
 
 from __future__ import annotations
@@ -101,11 +102,13 @@ class SkipThoughtEncoder(_EncoderBase):
     kind = "skipthought"
 
     def __init__(self, run_dir: Path, cfg: Any, tokenizer: Any, vocab: Any, model: Any, expansion: Any = None,
-                 batch_size: int = 256) -> None:
+                 batch_size: int = 256, center: torch.Tensor | None = None) -> None:
         super().__init__(run_dir, cfg, tokenizer)
         self.vocab = vocab
         self.model = model.eval()
         self.expansion = expansion
+        self.center = center
+        """``[out_dim]``: the mean training vector, subtracted before L2 normalisation (None: not stored)."""
         self.batch_size = batch_size
         self.known = {t for t in vocab.tokens if t not in SPECIALS}
         if expansion is not None:
@@ -113,7 +116,7 @@ class SkipThoughtEncoder(_EncoderBase):
         self.dim = model.out_dim
 
     def describe(self) -> dict[str, Any]:
-        out = {**super().describe(), "bidirectional": self.model.bidirectional}
+        out = {**super().describe(), "bidirectional": self.model.bidirectional, "centred": self.center is not None}
         if self.expansion is not None:
             out["expanded_words"] = len(self.expansion.extra)
         return out
@@ -133,7 +136,10 @@ class SkipThoughtEncoder(_EncoderBase):
             emb = self.model.embedding(batch)  # [B, t, E]
             if self.expansion is not None:
                 self._expand_unknown(emb, batch, idx, tokens)
-            out[idx] = self.model.encode_embedded(emb, lengths[idx].to(weight.device)).double().cpu()
+            h = self.model.encode_embedded(emb, lengths[idx].to(weight.device), normalize=False)  # [B, C]
+            if self.center is not None:
+                h = h - self.center.to(h)
+            out[idx] = torch.nn.functional.normalize(h, dim=1).double().cpu()
         return out.numpy()
 
     def _expand_unknown(self, emb: torch.Tensor, batch: torch.Tensor, idx: torch.Tensor,
@@ -185,7 +191,7 @@ def load_encoder(path: str | Path, pooling: str = "sif", expand: str | Path | No
         if expand:
             raise UserError("--expand applies to a skipthought encoder, not to word2vec")
         return WordVectorEncoder(run_dir, cfg, tokenizer, WordVectors.load(run_dir), pooling)
-    from .skipthought import MODEL_FILE, ExpandedVocabulary, SkipThought
+    from .skipthought import CENTER_KEY, MODEL_FILE, ExpandedVocabulary, SkipThought
 
     file = run_dir / MODEL_FILE
     if not file.is_file():
@@ -206,7 +212,10 @@ def load_encoder(path: str | Path, pooling: str = "sif", expand: str | Path | No
         w2v = load_encoder(expand, pooling="mean")
         expansion = ExpandedVocabulary(w2v.vectors.words, w2v.vectors.vectors, vocab.tokens,
                                        model.embedding.weight.detach().cpu().numpy(), skip=SPECIALS)
-    return SkipThoughtEncoder(run_dir, cfg, tokenizer, vocab, model, expansion)
+    center = tensors.get(CENTER_KEY)
+    if center is not None and (center.shape != (model.out_dim,) or not torch.isfinite(center).all()):
+        raise UserError(f"{file}: {CENTER_KEY} must be {model.out_dim} finite numbers")
+    return SkipThoughtEncoder(run_dir, cfg, tokenizer, vocab, model, expansion, center=center)
 
 
 def check_coverage(encoder: Any, texts: Sequence[str], source: str) -> float:

@@ -14,6 +14,10 @@
 - Initialisation: recurrent matrices orthogonal (each gate's block separately), every other weight
   U(-0.1, 0.1), biases zero.
 - :meth:`SkipThought.encode` returns L2-normalised vectors (the released ``encode`` with ``use_norm``).
+- Centring (not in the released code): a run stores ``center`` (:data:`CENTER_KEY`), the mean unnormalised vector
+  of its training units, beside the weights; the encoder subtracts it before normalising (as SIF removes its
+  common component). Without it the vectors share one large direction (the decoders' common starting state) and
+  every cosine is near 1 (see ``eval/results/encoders.md``).
 
 Rows follow the package's encoding (tokens, EOS, then PAD = 0): the encoder reads the tokens and the EOS.
 
@@ -37,6 +41,8 @@ from ..data.tokenization import BOS, PAD
 MODEL_FILE = "skipthought.safetensors"
 """A finished Skip-Thought run's encoder weights (beside its ``checkpoint.safetensors``)."""
 
+CENTER_KEY = "center"
+"""The mean training vector ``[out_dim]`` in ``skipthought.safetensors`` (optional; older runs lack it)."""
 INIT_RANGE = 0.1
 CONDITIONING = ("init", "bias")
 
@@ -138,6 +144,23 @@ class SkipThought(nn.Module):
         loss_p, n_p = self._decode_loss(self.decoder_prev, ctx, prev)
         loss_n, n_n = self._decode_loss(self.decoder_next, ctx, nxt)
         return (loss_p + loss_n) / (tokens if tokens is not None else max(n_p + n_n, 1))
+
+
+@torch.no_grad()
+def mean_vector(model: SkipThought, units: torch.Tensor, limit: int) -> torch.Tensor:
+    """The mean unnormalised sentence vector ``[out_dim]`` (float32) of up to ``limit`` of the unit rows
+    ``units [U, T]``, evenly spaced (no random draw: a resumed run stores the same vector)."""
+    model.eval()
+    pick = torch.linspace(0, len(units) - 1, min(limit, len(units))).round().long().unique()  # [N]
+    rows = units[pick.to(units.device)]  # [N, T]
+    lengths = row_lengths(rows)  # [N]
+    order = torch.argsort(lengths, descending=True)  # similar lengths batched together
+    total = torch.zeros(model.out_dim, dtype=torch.float64, device=rows.device)
+    for lo in range(0, len(order), 256):
+        idx = order[lo:lo + 256]
+        width = int(lengths[idx].max()) + 1  # the longest row's tokens + EOS
+        total += model.encode(rows[idx, :width], normalize=False).double().sum(dim=0)
+    return (total / len(rows)).float()
 
 
 # --------------------------------------------------------------------------- vocabulary expansion

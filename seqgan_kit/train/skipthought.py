@@ -1,8 +1,9 @@
 """``algorithm = "skipthought"``: train a Skip-Thought sentence encoder on a corpus's neighbouring sentences.
 
 Triples ``(s_i-1, s_i, s_i+1)`` come from the corpus as its card's ``neighbours`` key says
-(:func:`neighbour_units`): consecutive sentences of a paragraph (``sentences``; the Obama card, whose lines are
-paragraphs) or consecutive clauses of a line (``clauses``; a quatrain's four lines, split after ``，``/``。``).
+(:mod:`seqgan_kit.encoders.neighbours`): consecutive sentences of a paragraph (``sentences``; the Obama card,
+whose lines are paragraphs) or consecutive clauses of a line (``clauses``; a quatrain's four lines, split after
+``，``/``。``).
 A corpus without ``neighbours`` cannot train this algorithm (a one-line error before anything runs).
 
 Units are tokenized by the run's tokenizer and vocabulary (built from the corpus's training examples as for any
@@ -11,24 +12,25 @@ from the run's ``data`` stream; a checkpoint after every epoch makes ``--resume`
 ``train_loss`` and ``test_loss`` (per-token cross-entropy of both decoders; test: the first
 ``skipthought.eval_triples`` triples of the test split).
 
-The run writes ``skipthought.safetensors`` (the model's weights under ``model.encoder.*`` and its constructor
-arguments in the metadata) after every epoch: :mod:`seqgan_kit.encoders.loading` opens it.
+The run writes ``skipthought.safetensors`` after every epoch: the model's weights under ``model.encoder.*``, its
+constructor arguments in the metadata and, with ``skipthought.center``, the mean training vector.
+:mod:`seqgan_kit.encoders.loading` opens it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
 from ..config import ConfigError, non_negative, one_of, positive
-from ..data.corpus import encode_examples, load_lines, split_sentences
+from ..data.corpus import encode_examples, load_lines
 from ..data.tokenization import PAD
-from ..encoders.skipthought import CONDITIONING, MODEL_FILE, SkipThought
+from ..encoders.neighbours import triples_of
+from ..encoders.skipthought import CENTER_KEY, CONDITIONING, MODEL_FILE, SkipThought, mean_vector
 from ..errors import UserError
 from ..runs.checkpoint import module_tensors, save_checkpoint
 from .divergence import backward_step, finite_loss
@@ -40,7 +42,8 @@ if TYPE_CHECKING:
     from .recipe import ExperimentConfig
 
 PHASE = "skipthought"
-CLAUSE = re.compile(r"[^，。]+[，。]?")
+CENTER_UNITS = 5000
+"""Training units (evenly spaced over the distinct units) whose mean vector is stored as ``center``."""
 
 
 @dataclass
@@ -61,30 +64,14 @@ class SkipThoughtConfig:
     max_triples: int = 0
     """Use at most this many training triples (0: all)."""
     eval_triples: int = 1000
+    center: bool = True
+    """Store the mean vector of (up to :data:`CENTER_UNITS`) training units with the model; the encoder subtracts
+    it before L2 normalisation (see :mod:`seqgan_kit.encoders.skipthought`)."""
 
     def validate(self) -> None:
         positive(self, "emb_dim", "dim", "epochs", "batch_size", "lr")
         non_negative(self, "grad_clip", "max_triples", "eval_triples")
         one_of(self, "conditioning", CONDITIONING)
-
-
-def neighbour_units(line: str, mode: str) -> list[str]:
-    """The consecutive units of one corpus line: its sentences or its clauses."""
-    if mode == "sentences":
-        return split_sentences(line)
-    if mode == "clauses":
-        return [c.strip() for c in CLAUSE.findall(line) if c.strip(" ，。")]
-    raise ValueError(f"unknown neighbours mode {mode!r}")
-
-
-def triples_of(lines: list[str], mode: str) -> tuple[list[str], list[tuple[int, int, int]]]:
-    """Distinct units and index triples ``(previous, current, next)`` of consecutive units within each line."""
-    units: dict[str, int] = {}
-    triples = []
-    for line in lines:
-        ids = [units.setdefault(u, len(units)) for u in neighbour_units(line, mode)]
-        triples.extend(zip(ids, ids[1:], ids[2:], strict=False))
-    return list(units), triples
 
 
 @register_algorithm("skipthought", config=SkipThoughtConfig, pretrain=False, uses_generator=False)
@@ -183,7 +170,10 @@ class SkipThoughtTrainer(Trainer):
             return
         meta = {"skipthought": self.model.config(), **exp.vocab_meta(), "corpus": exp.cfg.data.name,
                 "neighbours": exp.cfg.data.neighbours}
-        save_checkpoint(exp.run_dir.path / MODEL_FILE, module_tensors("encoder", self.model), meta)
+        tensors = module_tensors("encoder", self.model)
+        if self.cfg.center:
+            tensors[CENTER_KEY] = mean_vector(self.model, self.train_units, CENTER_UNITS)
+        save_checkpoint(exp.run_dir.path / MODEL_FILE, tensors, meta)
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training triples in a fresh order; writes the model file; the epoch's losses."""
