@@ -42,7 +42,7 @@ def training_center(encoder) -> torch.Tensor:
     if data.lowercase:
         lines = [line.lower() for line in lines]
     units, _ = triples_of(lines, data.neighbours)
-    rows, _ = encode_examples([encoder.tokenize(u) for u in units], encoder.vocab, data.max_len)  # [U, T]
+    rows, _ = encode_examples([encoder.tokenize(u) for u in units], encoder.vocab, data.max_tokens)  # [U, T]
     return mean_vector(encoder.model, rows, CENTER_UNITS)
 
 

@@ -180,14 +180,14 @@ def test_skipthought_stores_the_mean_training_vector_and_the_encoder_subtracts_i
     encoder = load_encoder(st_run)
     lines = (poems / "train.txt").read_text(encoding="utf-8").splitlines()
     units, _ = triples_of(lines, "clauses")
-    rows, _ = encode_examples([encoder.tokenize(u) for u in units], encoder.vocab, encoder.cfg.data.max_len)
+    rows, _ = encode_examples([encoder.tokenize(u) for u in units], encoder.vocab, encoder.cfg.data.max_tokens)
     assert len(units) < 5000  # every unit is in the mean
     with torch.no_grad():  # the obvious reference: every unit in one batch, corpus order, full width
         mean = encoder.model.encode(rows, normalize=False).double().mean(dim=0)  # [N, C] -> [C]
     assert encoder.describe()["centred"] and encoder.center.shape == (16,)
     torch.testing.assert_close(encoder.center.double(), mean, atol=1e-6, rtol=0)
     texts = (poems / "test.txt").read_text(encoding="utf-8").splitlines()[:4]
-    ids, _ = encode_examples([encoder.tokenize(t) for t in texts], encoder.vocab, encoder.cfg.data.max_len)
+    ids, _ = encode_examples([encoder.tokenize(t) for t in texts], encoder.vocab, encoder.cfg.data.max_tokens)
     with torch.no_grad():
         h = encoder.model.encode(ids, normalize=False)  # [4, C]
     ref = torch.nn.functional.normalize(h - encoder.center, dim=1).double().numpy()
