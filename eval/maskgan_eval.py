@@ -16,40 +16,45 @@ For every model (``lm``: the MLE generator; ``maskmle``: ``RUN_DIR/generator_mas
 
 It prints mean ± sd over the seeds and writes ``NAME.json`` (every number, every seed) and ``NAME_examples.md``
 (``--examples`` fills of seed 0, the rows that seed's permutation puts first, MaskMLE's and MaskGAN's fills of
-the same masked rows side by side). ``--sweep`` also runs ``seqgan-kit eval sweep`` over the three models
-(``NAME_sweep/``).
+the same masked rows side by side). ``--sweep`` also draws the three models' quality–diversity curves with the
+library's :func:`seqgan_kit.metrics.sweep.quality_diversity`, as ``seqgan-kit eval sweep`` does with its defaults
+(temperatures 0.5–1.5, the runs' BLEU orders, the LM run's test split as references, sample seed 0): the curves
+go into ``NAME.json``, one PNG per order into ``NAME_sweep/``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import time
 from pathlib import Path
 
 from summarize_seeds import spread  # eval/ sibling: the scripts' one mean ± sd formatter
 
-from seqgan_kit.cli import main as cli
 from seqgan_kit.data.corpus import load_lines
 from seqgan_kit.infill.scoring import evaluate_infill, load_infiller
 from seqgan_kit.metrics.infill import distinct_ngrams
-from seqgan_kit.metrics.sweep import curve_bleu
+from seqgan_kit.metrics.sweep import curve_bleu, gaps_to_baseline, plot_sweep, quality_diversity
 from seqgan_kit.models.masks import parse_mask
 from seqgan_kit.runs.textmodel import TextModel
 
 ORDERS = (2, 3, 4)
+TEMPERATURES = (0.5, 0.75, 1.0, 1.25, 1.5)
 
 
-def run_cli(argv: list[str]) -> dict:
-    """One ``seqgan-kit`` command with ``--json``: its JSON object."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = cli([*argv, "--json"])
-    if code != 0:
-        raise SystemExit(f"seqgan-kit {' '.join(argv)} failed ({code})")
-    return json.loads(out.getvalue())
+def sweep(loaded: dict[str, TextModel], n: int, out: Path) -> dict:
+    """Quality–diversity curves of every model in ``loaded`` (the first is the baseline), ``n`` samples per
+    temperature, against the first run's test split; one PNG per BLEU order in ``out``."""
+    first = next(iter(loaded.values()))
+    references = first.read_references()
+    orders = sorted({int(o) for m in loaded.values() for o in (getattr(m, "bleu_orders", None) or [])}) or [2]
+    curves = {name: quality_diversity(model, references, TEMPERATURES, n, orders, seed=0)
+              for name, model in loaded.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    for order in orders:
+        plot_sweep(curves, order, out / f"sweep_bleu{order}.png")
+    return {"runs": curves, "gap_to_first": gaps_to_baseline(curves, orders), "orders": orders,
+            "temperatures": list(TEMPERATURES), "n": n, "seed": 0, "references": len(references)}
 
 
 def diversity(model: TextModel, n: int, seed: int) -> dict[int, float]:
@@ -104,9 +109,7 @@ def main() -> None:
                     n_examples=args.examples if s == args.seeds[0] else 0)}
                 for s in args.seeds}
     if args.sweep:
-        sweep_dir = Path(f"{args.out}_sweep")
-        result["sweep"] = run_cli(["eval", "sweep", *map(str, models.values()), "-n", str(args.n),
-                                   "--out", str(sweep_dir)])
+        result["sweep"] = sweep(loaded, args.n, Path(f"{args.out}_sweep"))
     result["wall_s"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.out}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
