@@ -29,8 +29,8 @@ from ..config import ConfigError, non_negative, positive
 from ..rl.importance import normalised_weights, prefix_completions, token_coefficients
 from ..rl.policy_gradient import policy_gradient_loss
 from .divergence import backward_step, finite_loss, sampling_stops_divergence
-from .registry import PhaseFn, register_algorithm
-from .seqgan import ADVERSARIAL, PRETRAIN_D, SeqGANTrainer
+from .registry import register_algorithm
+from .seqgan import ADVERSARIAL, SeqGANTrainer
 from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
@@ -88,14 +88,9 @@ class MaliGANTrainer(SeqGANTrainer):
     """``prob_real``: SeqGAN's two-class discriminator rounds; ``gan_logits``: ``log D/(1-D)`` for the weights."""
 
     def __init__(self, exp: Experiment) -> None:
-        Trainer.__init__(self, exp)
+        Trainer.__init__(self, exp)  # not SeqGAN's: no rollout policy
         self.cfg: MaliGANConfig = exp.cfg.algo
-        gen = exp.generator
-        self.disc = exp.build_discriminator()
-        self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), self.cfg.d_lr)
-        self.g_optimizer = exp.adam("generator_adv", gen.parameters(), self.cfg.g_lr)
-        self.d_model = exp.wrap(self.disc)
-        self.g_model = exp.wrap(gen)
+        self.build_adversaries()
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:
@@ -105,8 +100,6 @@ class MaliGANTrainer(SeqGANTrainer):
             raise ConfigError("maligan.prefix_start", f"{cfg.algo.prefix_start} exceeds the sequence length "
                                                       f"{cfg.seq_len} ({cfg.seq_len_source})")
 
-    def phases(self) -> list[tuple[str, PhaseFn]]:
-        return [(PRETRAIN_D, self.pretrain_discriminator), (ADVERSARIAL, self.adversarial)]
 
     def prefix_len(self, iteration: int) -> int:
         """The real prefix length N of ``iteration`` (1-based): the start less ``prefix_step`` per iteration."""

@@ -32,14 +32,13 @@ from ..models.ranker import CNNRanker
 from ..rl.policy_gradient import policy_gradient_loss
 from ..rl.rank_reward import rank_rewards
 from .divergence import backward_step, finite_loss, sampling_stops_divergence
-from .registry import PhaseFn, register_algorithm
-from .seqgan import ADVERSARIAL, PRETRAIN_D, SeqGANTrainer
+from .registry import register_algorithm
+from .seqgan import ADVERSARIAL, SeqGANTrainer
 from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
     from ..distributed import Wrapped
     from .experiment import Experiment
-    from .recipe import ExperimentConfig
 
 
 @dataclass
@@ -138,22 +137,10 @@ class RankGANTrainer(SeqGANTrainer):
     requires = {"generator": {"language_model", "prefix_states"}, "discriminator": {"rank_score"}}
 
     def __init__(self, exp: Experiment) -> None:
-        Trainer.__init__(self, exp)
+        Trainer.__init__(self, exp)  # not SeqGAN's: no rollout policy
         self.cfg: RankGANConfig = exp.cfg.algo
-        gen = exp.generator
-        self.disc = exp.build_discriminator()
-        self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), self.cfg.d_lr)
-        self.g_optimizer = exp.adam("generator_adv", gen.parameters(), self.cfg.g_lr)
-        self.d_model = exp.wrap(self.disc)
-        self.g_model = exp.wrap(gen)
+        self.build_adversaries()
 
-    @staticmethod
-    def check(cfg: ExperimentConfig) -> None:
-        """The ranker's filters must fit the sequences."""
-        SeqGANTrainer.check(cfg)
-
-    def phases(self) -> list[tuple[str, PhaseFn]]:
-        return [(PRETRAIN_D, self.pretrain_discriminator), (ADVERSARIAL, self.adversarial)]
 
     def references(self, k: int) -> torch.Tensor:
         """``k`` real sentences drawn with replacement from the training data: ``[k, T]``."""

@@ -130,12 +130,8 @@ class SeqGANTrainer(Trainer):
     def __init__(self, exp: Experiment) -> None:
         super().__init__(exp)
         self.cfg: SeqGANConfig = exp.cfg.algo
+        self.build_adversaries()
         gen = exp.generator
-        self.disc = exp.build_discriminator()
-        self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), self.cfg.d_lr)
-        self.g_optimizer = exp.adam("generator_adv", gen.parameters(), self.cfg.g_lr)
-        self.d_model = exp.wrap(self.disc)
-        self.g_model = exp.wrap(gen)
         self.rollout_policy = RolloutPolicy(gen, self.cfg.rollout_ema)
         if self.rollout_policy.ema is not None:
             exp.modules["rollout_policy"] = self.rollout_policy.ema  # checkpointed with the other modules

@@ -119,11 +119,7 @@ class TextGANTrainer(Trainer):
     def __init__(self, exp: Experiment) -> None:
         super().__init__(exp)
         self.cfg: TextGANConfig = exp.cfg.algo
-        self.disc = exp.build_discriminator()
-        self.g_optimizer = exp.adam("generator_adv", exp.generator.parameters(), self.cfg.g_lr)
-        self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), self.cfg.d_lr)
-        self.g_model = exp.wrap(exp.generator)
-        self.d_model = exp.wrap(self.disc)
+        self.build_adversaries()
 
     @staticmethod
     def check(cfg: ExperimentConfig) -> None:

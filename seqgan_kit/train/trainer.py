@@ -57,6 +57,17 @@ class Trainer:
     def check(cfg: ExperimentConfig) -> None:
         """Checks across tables beyond :attr:`requires` (default: none)."""
 
+    def build_adversaries(self) -> None:
+        """For an algorithm that trains a discriminator beside the generator: ``self.disc``, the Adam optimizers
+        ``self.d_optimizer`` (the table's ``d_lr``) and ``self.g_optimizer`` (``g_lr``), and both models as the
+        ranks run them (``self.d_model``, ``self.g_model``)."""
+        exp = self.exp
+        self.disc = exp.build_discriminator()
+        self.d_optimizer = exp.adam("discriminator", self.disc.parameters(), self.cfg.d_lr)
+        self.g_optimizer = exp.adam("generator_adv", exp.generator.parameters(), self.cfg.g_lr)
+        self.d_model = exp.wrap(self.disc)
+        self.g_model = exp.wrap(exp.generator)
+
 
 def check_requirements(spec: AlgorithmSpec, cfg: ExperimentConfig, tables: set[str]) -> None:
     """ConfigError when the recipe's model kinds cannot serve ``spec`` or it has a table ``spec`` never reads.
