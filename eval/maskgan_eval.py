@@ -34,7 +34,7 @@ from summarize_seeds import spread  # eval/ sibling: the scripts' one mean ± sd
 from seqgan_kit.data.corpus import load_lines
 from seqgan_kit.infill.scoring import evaluate_infill, load_infiller
 from seqgan_kit.metrics.infill import distinct_ngrams
-from seqgan_kit.metrics.sweep import curve_bleu, gaps_to_baseline, plot_sweep, quality_diversity
+from seqgan_kit.metrics.sweep import curve_bleu, default_orders, gaps_to_baseline, plot_sweep, quality_diversity
 from seqgan_kit.models.masks import parse_mask
 from seqgan_kit.runs.textmodel import TextModel
 
@@ -47,7 +47,7 @@ def sweep(loaded: dict[str, TextModel], n: int, out: Path) -> dict:
     temperature, against the first run's test split; one PNG per BLEU order in ``out``."""
     first = next(iter(loaded.values()))
     references = first.read_references()
-    orders = sorted({int(o) for m in loaded.values() for o in (getattr(m, "bleu_orders", None) or [])}) or [2]
+    orders = default_orders(loaded.values())
     curves = {name: quality_diversity(model, references, TEMPERATURES, n, orders, seed=0)
               for name, model in loaded.items()}
     out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # the sweep module imports the numba kernels; keep building t
     from ..metrics.sweep import SweepModel
 
 DEFAULT_TEMPERATURES = "0.5,0.75,1.0,1.25,1.5"
-DEFAULT_ORDER = 2
 
 
 def load_model(path: str) -> SweepModel:
@@ -111,12 +110,6 @@ def _labels(models: list[SweepModel], paths: list[str], given: list[str | None])
     return labels
 
 
-def _default_orders(models: list[SweepModel]) -> list[int]:
-    """The union of the runs' own BLEU orders, or :data:`DEFAULT_ORDER` when none has any."""
-    orders = {int(o) for m in models for o in (getattr(m, "bleu_orders", None) or [])}
-    return sorted(orders) or [DEFAULT_ORDER]
-
-
 def _write_outputs(out: Path, result: dict[str, Any], table_md: str, summary: str, gaps_md: str) -> list[Path]:
     from ..metrics.sweep import plot_sweep
 
@@ -167,7 +160,14 @@ def _fed_axis(args: argparse.Namespace, first: SweepModel) -> tuple[Any, dict[st
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from ..metrics.sweep import check_references, format_gaps, format_table, gaps_to_baseline, quality_diversity
+    from ..metrics.sweep import (
+        check_references,
+        default_orders,
+        format_gaps,
+        format_table,
+        gaps_to_baseline,
+        quality_diversity,
+    )
 
     temperatures = parse_temperatures(args.temperatures)
     orders = parse_orders(args.orders) if args.orders is not None else None
@@ -182,7 +182,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     models = [load_model(path) for path in paths]
     _check_same_corpus(models, list(paths))
     labels = _labels(models, list(paths), list(given))
-    orders = orders or _default_orders(models)
+    orders = orders or default_orders(models)
 
     first = models[0]
     references = first.read_references(args.ref, limit=args.max_ref)

@@ -127,6 +127,16 @@ def quality_diversity(model: SweepModel, references: Sequence[Sequence[str]], te
     return records
 
 
+DEFAULT_ORDER = 2
+"""The BLEU order of a sweep whose runs name none."""
+
+
+def default_orders(models: Iterable[Any]) -> list[int]:
+    """The union of the models' own BLEU orders (``bleu_orders``), or :data:`DEFAULT_ORDER` when none has any."""
+    orders = {int(o) for m in models for o in (getattr(m, "bleu_orders", None) or [])}
+    return sorted(orders) or [DEFAULT_ORDER]
+
+
 def reference_coverage(references: Iterable[Iterable[str]], vocabulary: set[str]) -> float:
     """The share of reference token occurrences (not types) that are in ``vocabulary``; 0.0 when empty."""
     total = covered = 0
