@@ -434,10 +434,10 @@ def test_a_recipe_name_with_folders_is_a_one_line_error(tmp_path, name, capsys, 
     assert not Path("/tmp/absolute_name").exists() and not list(Path("/tmp").glob("absolute_name-*"))
 
 
-def _start_writing(base_run: Path, out: Path) -> subprocess.Popen:
+def _start_writing(base_run: Path, out: Path, stderr: int = subprocess.DEVNULL) -> subprocess.Popen:
     """A ``sample -n 1e9 --out OUT`` subprocess, returned once its temporary file holds a few chunks."""
     proc = subprocess.Popen([sys.executable, "-m", "seqgan_kit", "sample", str(base_run), "-n", "1000000000",
-                             "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     tmp = out.with_name(f".{out.name}.tmp{proc.pid}.{HOST_TAG}")
     deadline = time.time() + 60
     while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 4096 * 13):
@@ -454,9 +454,11 @@ def test_a_killed_writers_temp_file_never_outlives_the_next_write(base_run, tmp_
     """SIGTERM: the writer removes its own temporary file. kill -9: the file stays until the next command
     that writes the same target, which removes it (a live writer's file is left alone)."""
     out = tmp_path / "s.txt"
-    proc = _start_writing(base_run, out)
+    proc = _start_writing(base_run, out, stderr=subprocess.PIPE)
     proc.terminate()
-    assert proc.wait(timeout=30) == 128 + 15
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + 15
+    assert err.splitlines()[-1].startswith("seqgan-kit: terminated ("), err
     assert list(tmp_path.iterdir()) == []
     proc = _start_writing(base_run, out)
     proc.kill()

@@ -306,8 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+RESUME_HINT = "a run that wrote a checkpoint can be continued with: seqgan-kit train --resume RUN_DIR"
+
+
 def _terminated(signum: int, _frame) -> None:
     """SIGTERM unwinds like an error: temporary files are removed and a fresh run without a checkpoint too."""
+    print(f"seqgan-kit: terminated ({RESUME_HINT})", file=sys.stderr, flush=True)
     raise SystemExit(128 + signum)
 
 
@@ -335,8 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seqgan-kit: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("seqgan-kit: interrupted (a run that wrote a checkpoint can be continued with: seqgan-kit train "
-              "--resume RUN_DIR)", file=sys.stderr)
+        print(f"seqgan-kit: interrupted ({RESUME_HINT})", file=sys.stderr)
         return 130
     finally:
         if previous is not None:
