@@ -126,3 +126,24 @@ def test_a_checkpoint_whose_arguments_are_not_a_table_is_refused(tmp_path):
     with pytest.raises(UserError, match="its arguments are list, not a table"):
         load_model(checkpoint_with(tmp_path, [40, 8, 8]))
     load_model(checkpoint_with(tmp_path, LSTMGenerator(40, 8, 8, 6).config()))  # the real one loads
+
+
+def test_a_corpus_padded_past_memory_is_refused_before_its_vocabulary_or_rows_are_made(monkeypatch, tmp_path):
+    """``data.max_tokens`` far beyond the examples: the padded rows alone would not fit, refused in one line
+    naming the longest example, before vocab.json is written or any row allocated (it once ran out of memory)."""
+    from seqgan_kit.data.corpus import prepare_text_data
+    from seqgan_kit.data.data_config import DataConfig
+
+    monkeypatch.setattr(device, "memory_limit", lambda: 5 * 10**6)  # 5 MB
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "train.txt").write_text("a b c\nb c\nc a b a\n")
+    (tmp_path / "c" / "test.txt").write_text("a b\n")
+    cfg = DataConfig(name="tiny", dir=str(tmp_path / "c"), max_tokens=100_000)
+    with pytest.raises(UserError, match=r"^data\.max_tokens = 100,000 needs about .* 4 examples are padded to "
+                                        r"100,001 ids each; lower data\.max_tokens \(the longest training "
+                                        r"example has 4 tokens\)$"):
+        prepare_text_data(cfg, tmp_path / "run", seed=0, log=lambda _: None)
+    assert not (tmp_path / "run" / "vocab.json").exists()
+    fits = prepare_text_data(DataConfig(name="tiny", dir=str(tmp_path / "c"), max_tokens=50_000), tmp_path / "ok",
+                             seed=0, log=lambda _: None)  # 4 x 50,001 ids x 17 bytes = 3.4 MB
+    assert fits.train.shape == (3, 50_001)

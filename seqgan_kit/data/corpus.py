@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 
+from ..device import check_fits
 from ..errors import UserError, require_extra
 from ..files import read_lines
 from .data_config import ENDINGS, DataConfig
@@ -213,6 +214,16 @@ def load_lines(cfg: DataConfig, seed: int) -> tuple[list[str], list[str]]:
 
 
 # --------------------------------------------------------------------------- encoding
+def check_encoded_fits(cfg: DataConfig, examples: int, longest: int) -> None:
+    """UserError (before the vocabulary is built or anything encoded) when ``examples`` rows padded to
+    ``data.max_tokens`` do not fit in this machine's memory: 17 bytes an id, the int64 rows twice and the bool
+    mask that places them (a COCO run at max_tokens 20,000 peaked at 1.7x the rows' bytes)."""
+    width = cfg.max_tokens + 1 if cfg.ending == "eos" else cfg.max_tokens
+    check_fits({"encoded rows": examples * width * 17}, f"{MAX_TOKENS_KEY} = {cfg.max_tokens:,}",
+               f"{examples:,} examples are padded to {width:,} ids each; lower {MAX_TOKENS_KEY} (the longest "
+               f"training example has {longest:,} tokens)")
+
+
 def encode_examples(token_lists: Sequence[Sequence[str]], vocab: Vocab, max_tokens: int,
                     ending: str = "eos") -> tuple[torch.Tensor, int]:
     """Rows and the number of examples truncated to max_tokens: ``ending = "eos"``: ``[N, max_tokens + 1]`` int64 (ids,
@@ -354,6 +365,7 @@ def prepare_text_data(cfg: DataConfig, workdir: str | Path, seed: int,
     meta = _vocab_meta(cfg, spm_sha, _train_sha256(train_lines))
     if not train_tokens:
         raise UserError(f"{lines.source}: no training example has a token")
+    check_encoded_fits(cfg, len(train_tokens) + len(test_tokens), max(map(len, train_tokens)))
     if resuming:
         vocab = Vocab.load(vocab_path)
         _check_meta(vocab.meta, meta, vocab_path, getattr(tokenizer, "model_path", None))
