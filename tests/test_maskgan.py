@@ -1,12 +1,20 @@
 """MaskGAN: masks, the in-filler, the actor-critic objective, the LM-to-MaskGAN mapping and the ``maskgan``
 algorithm end to end on the tiny synthetic task (train, kill and resume in every stage, sample)."""
 
+import math
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from seqgan_kit.cli import main
-from seqgan_kit.models.maskgan import MaskGANDiscriminator, MaskGANGenerator
+from seqgan_kit.models.maskgan import (
+    LSTMDropout,
+    MaskGANDiscriminator,
+    MaskGANGenerator,
+    run_lstm,
+    variational_mask,
+)
 from seqgan_kit.models.masks import fillable_lengths, make_present, masked_span_length
 from seqgan_kit.runs.checkpoint import load_model
 from seqgan_kit.runs.rundir import RunDir
@@ -275,6 +283,7 @@ def test_tied_mapping_and_conditional_runs_sample_the_unconditional_in_filler(tm
     assert torch.equal(gen.embedding.weight, gen.lm.embedding.weight) and gen.proj is None
     assert torch.equal(gen.out_bias, gen.lm.proj.bias)
     assert int(gen.infilling) == 1  # trained at rate 0.5, sampled with everything masked
+    gen.eval()  # no variational dropout
     with torch.no_grad():
         nothing = torch.zeros_like(seqs, dtype=torch.bool)
         assert torch.allclose(gen(seqs), gen.teacher_forced(seqs, nothing), atol=1e-6)
@@ -349,6 +358,8 @@ def test_maskgan_trains_every_stage(maskgan_run):
     assert [r["phase"] for r in recs] == (["pretrain_g"] * 3 + ["mask_mle"] * 4 + ["d_pretrain"] * 2
                                           + ["actor_critic"] * 4)
     assert all("mask_mle_loss" in r for r in recs[4:7])
+    assert len({r["lm_masked_ppl"] for r in recs[3:7]}) == 1  # the LM at the same held-out positions
+    assert all(r["masked_ppl"] > 1 for r in recs[3:7])
     assert all(set(r) == {"phase", "step", "d_loss"} for r in recs[7:9])  # the in-filler is fixed: no evaluation
     assert all({"d_loss", "critic_loss", "g_loss", "mean_reward", "nll_oracle"} <= set(r) for r in recs[10:])
     before, after = snaps["before"], snaps["after"]
@@ -424,6 +435,10 @@ def test_maskgan_resumes_exactly_after_a_kill_in_each_stage(maskgan_run, tmp_pat
     ("maskgan.d_pretrain_steps=-1", "maskgan.d_pretrain_steps: must be >= 0"),
     ("maskgan.d_pretrain_lr=0", "maskgan.d_pretrain_lr: must be positive"),
     ("maskgan.window_len=1", "maskgan.window_len: must be at least 2"),
+    ("maskgan.gen_vd_keep_prob=0", "maskgan.gen_vd_keep_prob: must lie in (0, 1]"),
+    ("maskgan.dis_vd_keep_prob=1.5", "maskgan.dis_vd_keep_prob: must lie in (0, 1]"),
+    ("maskgan.mask_mle_start_from=first", "maskgan.mask_mle_start_from"),
+    ("maskgan.eval_rows=-1", "maskgan.eval_rows: must be >= 0"),
     ("maskgan.windows=true", "maskgan.windows"),
     ("generator.kind=rmc", "generator.kind"),
 ])
@@ -632,3 +647,115 @@ def test_sentence_and_window_batches(tmp_path):
     last = 6 - masked.flip(1).int().argmax(1)
     assert present[:, 0].all() and (masked.sum(1) <= 3).all() and (last - first < 3)[masked.any(1)].all()
     assert (masked.sum(1) == 3).float().mean() > 0.3
+
+
+# --------------------------------------------------------------------------- variational dropout
+def _literal_lstm(lstm, x, m_in, m_h):
+    """The LSTM written out gate by gate (PyTorch's order i, f, g, o), with the masks where the released
+    VariationalDropoutWrapper puts them: on the input and on the h carried to the next step."""
+    b, t, _ = x.shape
+    h = c = torch.zeros(b, lstm.hidden_size)
+    outs = []
+    for s in range(t):
+        gates = (x[:, s] * m_in) @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + (h * m_h) @ lstm.weight_hh_l0.T \
+            + lstm.bias_hh_l0
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outs.append(h)
+    return torch.stack(outs, dim=1), h, c
+
+
+def test_variational_dropout_masks_the_input_and_the_carried_state_with_one_mask_per_sequence():
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(6, 6, batch_first=True)
+    x = torch.randn(3, 5, 6)
+    drop = LSTMDropout.draw(lstm, 3, 0.5, x)
+    assert drop.inputs is drop.state  # one tensor for both when the widths agree, as the released wrapper
+    assert set(drop.state.unique().tolist()) <= {0.0, 2.0} and drop.outputs.shape == (3, 6)
+    outs, (h, c) = run_lstm(lstm, x, None, drop)
+    ref, ref_h, ref_c = _literal_lstm(lstm, x, drop.inputs, drop.state)
+    assert torch.allclose(outs, ref, atol=1e-6) and torch.allclose(h[0], ref_h, atol=1e-6)
+    assert torch.allclose(c[0], ref_c, atol=1e-6)
+    ones = LSTMDropout(torch.ones(3, 6), torch.ones(3, 6), torch.ones(3, 6))
+    assert torch.allclose(run_lstm(lstm, x, None, ones)[0], lstm(x)[0], atol=1e-6)  # the loop is the LSTM
+    wide = LSTMDropout.draw(torch.nn.LSTM(4, 6), 3, 0.5, x)
+    assert wide.inputs.shape == (3, 4) and wide.state.shape == (3, 6)
+    keep = variational_mask(20000, 10, 0.34, x)
+    assert (keep == 0).float().mean().item() == pytest.approx(0.66, abs=0.01)
+    assert keep.mean().item() == pytest.approx(1.0, abs=0.02)  # unbiased: kept units scaled by 1 / keep
+
+
+def test_variational_dropout_acts_only_in_training_mode_and_draws_from_the_global_stream():
+    torch.manual_seed(0)
+    gen = MaskGANGenerator(30, 7, emb_dim=8, hidden_dim=8, vd_keep_prob=0.5)
+    plain = MaskGANGenerator(30, 7, emb_dim=8, hidden_dim=8)
+    plain.load_state_dict(gen.state_dict())
+    seqs = torch.randint(1, 30, (4, 7))
+    present = torch.rand(4, 7) < 0.5
+    gen.eval()
+    assert torch.equal(gen.teacher_forced(seqs, present), plain.eval().teacher_forced(seqs, present))
+    gen.train()
+    torch.manual_seed(1)
+    a = gen.teacher_forced(seqs, present)
+    torch.manual_seed(1)
+    b = gen.teacher_forced(seqs, present)
+    assert torch.equal(a, b) and not torch.allclose(a, plain.teacher_forced(seqs, present), atol=1e-3)
+    torch.manual_seed(1)
+    filled, log_probs = gen.fill(seqs, present)
+    assert torch.equal(filled[present], seqs[present]) and log_probs.requires_grad
+    disc = MaskGANDiscriminator(30, 8, 8, vd_keep_prob=0.5)
+    disc.map_from_infiller(gen)
+    disc.eval()
+    logits, _ = disc(filled, present)
+    disc.train()
+    assert not torch.allclose(disc(filled, present)[0], logits, atol=1e-4)
+
+
+def test_the_held_out_masked_perplexity_is_the_in_fillers_and_the_lms_at_the_same_masked_positions(tmp_path):
+    exp, trainer = build_trainer(tmp_path, ["maskgan.eval_rows=16", "maskgan.gen_vd_keep_prob=0.5"])
+    trainer.start_infilling()
+    gen = trainer.gen
+    gen.eval()
+    got = trainer.held_out_masked_nll()
+    rows, present, _ = trainer._held_out
+    assert rows.shape[0] == 16 and torch.equal(rows, exp.task.test[:16]) and (~present).any()
+    nll = lm_nll = 0.0
+    count = 0
+    with torch.no_grad():
+        for i in range(16):  # row by row, position by position
+            tf = torch.log_softmax(gen.teacher_forced(rows[i:i + 1], present[i:i + 1])[0], -1)  # [T, V]
+            lm = torch.log_softmax(gen.lm(rows[i:i + 1])[0] + gen.fill_bias, -1)  # [T, V]
+            for t in range(rows.shape[1]):
+                if not present[i, t]:
+                    nll -= float(tf[t, rows[i, t]])
+                    lm_nll -= float(lm[t, rows[i, t]])
+                    count += 1
+    assert got["masked_ppl"] == pytest.approx(math.exp(nll / count), rel=1e-5)
+    assert got["lm_masked_ppl"] == pytest.approx(math.exp(lm_nll / count), rel=1e-5)
+    gen.train()
+    assert trainer.held_out_masked_nll() != got  # training mode: dropout (the trainer evaluates in eval mode)
+    _, again, _ = trainer._held_out
+    assert torch.equal(again, present)  # the masks are drawn once
+
+
+def test_mask_mle_start_from_best_continues_from_the_lowest_held_out_masked_perplexity(tmp_path, monkeypatch):
+    scripted = iter([10.0, 8.0, 9.0, 12.0])  # steps 0..3: the best is step 1
+    snaps = {}
+    real_report = MaskGANTrainer._mask_mle_report
+
+    def report(self, step, metrics):
+        snaps[step] = {k: v.clone() for k, v in self.gen.state_dict().items()}
+        real_report(self, step, metrics)
+
+    monkeypatch.setattr(MaskGANTrainer, "held_out_masked_nll", lambda self: {"masked_ppl": next(scripted)})
+    monkeypatch.setattr(MaskGANTrainer, "_mask_mle_report", report)
+    monkeypatch.setattr(RunDir, "plot", no_plot)
+    run = tmp_path / "best"
+    assert main(["train", RECIPE, "--run-dir", str(run),
+                 *sets(MASKGAN + ["maskgan.mask_mle_start_from=best", "maskgan.steps=0"])]) == 0
+    kept = load_file(str(run / "generator_maskmle.safetensors"))
+    best = load_file(str(run / "generator_maskmle_best.safetensors"))
+    key = "model.generator.decoder.weight_ih_l0"
+    assert torch.equal(kept[key], best[key]) and torch.equal(kept[key], snaps[1]["decoder.weight_ih_l0"])
+    assert not torch.equal(kept[key], snaps[3]["decoder.weight_ih_l0"])

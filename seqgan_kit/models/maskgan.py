@@ -10,6 +10,14 @@ plus a bias. At a present position the decoder reads
 the real token and the output copies it; at a masked position it reads its own previous sample
 (:meth:`MaskGANGenerator.fill`). One layer only.
 
+Variational dropout (Gal & Ghahramani 2016), as the released ``seq2seq_vd`` models apply it while training
+(``vd_keep_prob`` < 1 and the module in training mode; evaluation and sampling in eval mode see none): for
+each LSTM, one mask per sequence, fixed over time, multiplies its input and the ``h`` it carries to the next
+step (the released ``VariationalDropoutWrapper``, whose input and recurrent masks are one tensor when the
+embedding and the state have one width); a second mask per sequence multiplies the encoder's states and the
+decoder's outputs after attention. Masks keep a unit with probability ``vd_keep_prob`` and scale it by
+``1 / vd_keep_prob``. The LSTMs then run as a loop of cells instead of one ``nn.LSTM`` call.
+
 The module also holds the pretraining language model ``lm`` (an :class:`LSTMGenerator`, the toolkit's shared MLE
 stage trains it) and a ``infilling`` flag. The :class:`SequenceGenerator` API (``forward``, ``initial_state``,
 ``advance``, ``logits``, hence ``sample``) is the LM's while the flag is off and the in-filler's unconditional
@@ -38,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ConfigError, positive
+from ..config import ConfigError, in_range, positive
 from .generator import SequenceGenerator
 from .lstm_generator import LSTMGenerator
 from .registry import register
@@ -83,20 +91,86 @@ class LuongAttention(nn.Module):
         return out.squeeze(1) if single else out
 
 
+def variational_mask(batch: int, units: int, keep: float, like: torch.Tensor) -> torch.Tensor:
+    """``[batch, units]``: each entry ``1 / keep`` with probability ``keep``, else 0 (one mask per sequence)."""
+    return torch.bernoulli(torch.full((batch, units), keep, dtype=like.dtype, device=like.device)) / keep
+
+
+@dataclass
+class LSTMDropout:
+    """The variational dropout masks of one LSTM for one batch: ``inputs [B, E]``, ``state [B, H]`` (the
+    ``h`` carried between steps) and ``outputs [B, H]`` (what the model reads of its states)."""
+
+    inputs: torch.Tensor
+    state: torch.Tensor
+    outputs: torch.Tensor
+
+    @classmethod
+    def draw(cls, lstm: nn.LSTM, batch: int, keep: float, like: torch.Tensor) -> LSTMDropout:
+        """Masks for ``lstm`` (one mask for input and state when their widths agree, as the released code)."""
+        state = variational_mask(batch, lstm.hidden_size, keep, like)
+        inputs = state if lstm.input_size == lstm.hidden_size else variational_mask(batch, lstm.input_size, keep,
+                                                                                     like)
+        return cls(inputs, state, variational_mask(batch, lstm.hidden_size, keep, like))
+
+
+def lstm_step(lstm: nn.LSTM, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
+              drop: LSTMDropout | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of a one-layer ``lstm``: ``x [B, E]``, ``(h, c)`` each ``[B, H]`` -> the new ``(h, c)``; with
+    ``drop``, the input and the carried ``h`` are multiplied by their masks first."""
+    h, c = state
+    if drop is not None:
+        x, h = x * drop.inputs, h * drop.state
+    return torch.lstm_cell(x, (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+
+
+def run_lstm(lstm: nn.LSTM, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None,
+             drop: LSTMDropout | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """``x [B, T, E]`` through a one-layer ``lstm`` from ``state`` (``(h, c)`` each ``[1, B, H]``, zeros if None)
+    -> states ``[B, T, H]`` and the final ``(h, c)`` (each ``[1, B, H]``). Without ``drop``: ``lstm`` itself;
+    with it, a loop of :func:`lstm_step` (the masks differ by row, not by step)."""
+    if drop is None:
+        return lstm(x, state)
+    if state is None:
+        zeros = x.new_zeros(x.shape[0], lstm.hidden_size)
+        h, c = zeros, zeros
+    else:
+        h, c = state[0][0], state[1][0]
+    outs = []
+    for t in range(x.shape[1]):
+        h, c = lstm_step(lstm, x[:, t], (h, c), drop)
+        outs.append(h)
+    return torch.stack(outs, dim=1), (h.unsqueeze(0), c.unsqueeze(0))
+
+
 class _Seq2Seq(nn.Module):
     """Embedding, ``<missing>`` vector, encoder and decoder LSTMs and attention (shared by G and D)."""
 
-    def _build(self, vocab_size: int, emb_dim: int, hidden_dim: int) -> None:
+    def _build(self, vocab_size: int, emb_dim: int, hidden_dim: int, vd_keep_prob: float = 1.0) -> None:
         self.embedding = nn.Embedding(vocab_size, emb_dim)
         self.missing = nn.Parameter(torch.zeros(emb_dim))
         self.encoder = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
         self.decoder = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
         self.attention = LuongAttention(hidden_dim)
+        self.vd_keep_prob = vd_keep_prob
 
-    def encode(self, seqs: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """Encoder states ``[B, T, H]`` of the masked sequence and its final ``(h, c)`` (each ``[1, B, H]``)."""
+    def dropout(self, batch: int) -> tuple[LSTMDropout | None, LSTMDropout | None]:
+        """Fresh variational dropout masks of the encoder and the decoder for ``batch`` rows, drawn from the
+        global torch stream; ``(None, None)`` in eval mode or with ``vd_keep_prob = 1``."""
+        if not self.training or self.vd_keep_prob >= 1.0:
+            return None, None
+        like = self.embedding.weight
+        return (LSTMDropout.draw(self.encoder, batch, self.vd_keep_prob, like),
+                LSTMDropout.draw(self.decoder, batch, self.vd_keep_prob, like))
+
+    def encode(self, seqs: torch.Tensor, present: torch.Tensor, drop: LSTMDropout | None = None
+               ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Encoder states ``[B, T, H]`` of the masked sequence and its final ``(h, c)`` (each ``[1, B, H]``);
+        ``drop``: the encoder's dropout masks (its output mask multiplies the states, not the final state)."""
         emb = torch.where(present.unsqueeze(-1), self.embedding(seqs), self.missing)  # [B, T, E]
-        states, final = self.encoder(emb)
+        states, final = run_lstm(self.encoder, emb, None, drop)
+        if drop is not None:
+            states = states * drop.outputs.unsqueeze(1)  # [B, T, H] * [B, 1, H]
         return states, final
 
     def map_lstm_from(self, lm: LSTMGenerator) -> None:
@@ -119,9 +193,12 @@ class MaskGANGeneratorConfig:
     init_std: float = 0.1
     tie_softmax: bool = False
     """Softmax weights = the embedding (needs ``emb_dim == hidden_dim``)."""
+    vd_keep_prob: float = 1.0
+    """Variational dropout while training: the probability of keeping a unit (1: none; see the module docstring)."""
 
     def validate(self) -> None:
         positive(self, "emb_dim", "hidden_dim", "init_std")
+        in_range(self, "vd_keep_prob", 0, 1, low_open=True)
         if self.tie_softmax and self.emb_dim != self.hidden_dim:
             raise ConfigError("tie_softmax", f"needs emb_dim == hidden_dim (got {self.emb_dim} and "
                                              f"{self.hidden_dim}); set tie_softmax = false")
@@ -139,7 +216,7 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
 
     def __init__(self, vocab_size: int, seq_len: int, start_token: int = 0, eos_token: int | None = None,
                  pad_token: int = 0, emb_dim: int = 32, hidden_dim: int = 32, tie_softmax: bool = False,
-                 init_std: float = 0.1, lm: LSTMGenerator | None = None) -> None:
+                 init_std: float = 0.1, lm: LSTMGenerator | None = None, vd_keep_prob: float = 1.0) -> None:
         super().__init__(vocab_size, seq_len, start_token, eos_token, pad_token)
         if tie_softmax and emb_dim != hidden_dim:
             raise ValueError(f"tie_softmax needs emb_dim == hidden_dim, got {emb_dim} and {hidden_dim}")
@@ -149,7 +226,7 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
             raise ValueError("the language model's sizes differ from the MaskGAN generator's")
         self.lm = lm
         self.emb_dim, self.hidden_dim, self.tie_softmax = emb_dim, hidden_dim, tie_softmax
-        self._build(vocab_size, emb_dim, hidden_dim)
+        self._build(vocab_size, emb_dim, hidden_dim, vd_keep_prob)
         self.out_bias = nn.Parameter(torch.zeros(vocab_size))
         self.proj = None if tie_softmax else nn.Linear(hidden_dim, vocab_size, bias=False)
         self.register_buffer("infilling", torch.zeros(1, dtype=torch.long))
@@ -166,11 +243,11 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     def from_config(cls, cfg: MaskGANGeneratorConfig, lm: LSTMGenerator | None = None,
                     **sizes: Any) -> MaskGANGenerator:
         return cls(emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, tie_softmax=cfg.tie_softmax,
-                   init_std=cfg.init_std, lm=lm, **sizes)
+                   init_std=cfg.init_std, lm=lm, vd_keep_prob=cfg.vd_keep_prob, **sizes)
 
     def config(self) -> dict[str, Any]:
         return {**self.special_tokens(), "emb_dim": self.emb_dim, "hidden_dim": self.hidden_dim,
-                "tie_softmax": self.tie_softmax}
+                "tie_softmax": self.tie_softmax, "vd_keep_prob": self.vd_keep_prob}
 
     def state_floats(self) -> int:
         """Three LSTMs (the LM, the encoder, the decoder) and the attention over every encoder position."""
@@ -215,10 +292,14 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
         return bool(self.infilling) and self.variable_length
 
     # ----------------------------------------------------------------- the in-filler
-    def output_logits(self, hidden: torch.Tensor, enc: torch.Tensor, filling: bool = False) -> torch.Tensor:
+    def output_logits(self, hidden: torch.Tensor, enc: torch.Tensor, filling: bool = False,
+                      drop: LSTMDropout | None = None) -> torch.Tensor:
         """Decoder states ``[B, H]`` or ``[B, L, H]`` attending over ``enc [B, T, H]`` -> logits ``[..., V]``
-        (``filling``: EOS banned too, variable-length text)."""
+        (``filling``: EOS banned too, variable-length text; ``drop``: the decoder's output mask multiplies the
+        attention's output)."""
         out = self.attention(hidden, enc)
+        if drop is not None:
+            out = out * (drop.outputs if out.dim() == 2 else drop.outputs.unsqueeze(1))  # [B, (L,) H]
         weight = self.embedding.weight if self.proj is None else self.proj.weight
         return F.linear(out, weight, self.out_bias + self.logit_bias + (self.fill_bias if filling else 0.0))
 
@@ -231,9 +312,10 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
     def teacher_forced(self, seqs: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, T, V]`` of every position given the masked context and the real previous tokens (EOS
         banned: for the masked positions, which the loss reads)."""
-        enc, (h, c) = self.encode(seqs, present)
-        hidden, _ = self.decoder(self.embedding(self.inputs(seqs)), (h, c))  # [B, T, H]
-        return self.output_logits(hidden, enc, filling=True)
+        enc_drop, dec_drop = self.dropout(seqs.shape[0])
+        enc, (h, c) = self.encode(seqs, present, enc_drop)
+        hidden, _ = run_lstm(self.decoder, self.embedding(self.inputs(seqs)), (h, c), dec_drop)  # [B, T, H]
+        return self.output_logits(hidden, enc, filling=True, drop=dec_drop)
 
     def fill(self, seqs: torch.Tensor, present: torch.Tensor, temperature: float = 1.0,
              generator: torch.Generator | None = None, method: str = DEFAULT_SAMPLER
@@ -244,15 +326,14 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
         the sampled token at masked positions (with gradient), exactly 0 at present ones (no gradient).
         Batched over rows; a Python loop over positions only.
         """
-        enc, (h, c) = self.encode(seqs, present)
+        enc_drop, dec_drop = self.dropout(seqs.shape[0])
+        enc, (h, c) = self.encode(seqs, present, enc_drop)
         h, c = h[0], c[0]
         token = seqs.new_full((seqs.shape[0],), self.start_token)
-        dec = self.decoder
         tokens, lps = [], []
         for t in range(seqs.shape[1]):
-            h, c = torch.lstm_cell(self.embedding(token), (h, c), dec.weight_ih_l0, dec.weight_hh_l0,
-                                   dec.bias_ih_l0, dec.bias_hh_l0)
-            logp = torch.log_softmax(self.output_logits(h, enc, filling=True), dim=-1)  # [B, V]
+            h, c = lstm_step(self.decoder, self.embedding(token), (h, c), dec_drop)
+            logp = torch.log_softmax(self.output_logits(h, enc, filling=True, drop=dec_drop), dim=-1)  # [B, V]
             sampled = sample_categorical(logp.detach(), temperature, generator, method)
             token = torch.where(present[:, t], seqs[:, t], sampled)
             lp = logp.gather(1, token.unsqueeze(1)).squeeze(1)
@@ -313,9 +394,7 @@ class MaskGANGenerator(SequenceGenerator, _Seq2Seq):
         if len(state) == 2:
             return self.lm.advance(tokens, state)
         h, c, enc = state
-        dec = self.decoder
-        h, c = torch.lstm_cell(self.embedding(tokens), (h, c), dec.weight_ih_l0, dec.weight_hh_l0,
-                               dec.bias_ih_l0, dec.bias_hh_l0)
+        h, c = lstm_step(self.decoder, self.embedding(tokens), (h, c))
         return h, c, enc
 
     def logits(self, state) -> torch.Tensor:
@@ -333,9 +412,12 @@ class MaskGANDiscriminatorConfig:
     emb_dim: int = 32
     hidden_dim: int = 32
     init_std: float = 0.1
+    vd_keep_prob: float = 1.0
+    """Variational dropout while training (see the module docstring; 1: none)."""
 
     def validate(self) -> None:
         positive(self, "emb_dim", "hidden_dim", "init_std")
+        in_range(self, "vd_keep_prob", 0, 1, low_open=True)
 
 
 @register(DISCRIMINATOR_ROLE, "maskgan", MaskGANDiscriminatorConfig)
@@ -343,21 +425,22 @@ class MaskGANDiscriminator(_Seq2Seq):
     """Per-token real/fake logits of a filled sequence given its masked real context, and the critic head."""
 
     def __init__(self, vocab_size: int, emb_dim: int = 32, hidden_dim: int = 32, start_token: int = 0,
-                 init_std: float = 0.1) -> None:
+                 init_std: float = 0.1, vd_keep_prob: float = 1.0) -> None:
         super().__init__()
         self.vocab_size, self.emb_dim, self.hidden_dim, self.start_token = vocab_size, emb_dim, hidden_dim, start_token
-        self._build(vocab_size, emb_dim, hidden_dim)
+        self._build(vocab_size, emb_dim, hidden_dim, vd_keep_prob)
         self.head = nn.Linear(hidden_dim, 1)
         self.critic = nn.Linear(hidden_dim, 1)
         _init_(self, init_std)
 
     @classmethod
     def from_config(cls, cfg: MaskGANDiscriminatorConfig, **sizes: Any) -> MaskGANDiscriminator:
-        return cls(emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, init_std=cfg.init_std, **sizes)
+        return cls(emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, init_std=cfg.init_std,
+                   vd_keep_prob=cfg.vd_keep_prob, **sizes)
 
     def config(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "emb_dim": self.emb_dim, "hidden_dim": self.hidden_dim,
-                "start_token": self.start_token}
+                "start_token": self.start_token, "vd_keep_prob": self.vd_keep_prob}
 
     def activation_bytes(self, batch: int, seq_len: int = 1) -> int:
         """float32 bytes a batch of ``batch`` sequences of ``seq_len`` keeps for backward (its length is the
@@ -390,10 +473,14 @@ class MaskGANDiscriminator(_Seq2Seq):
         The decoder reads the start token then ``filled``; output ``s`` has read ``filled[:, :s]``. Logit t comes
         from output ``t + 1`` (it has read token t); the critic's value of position t from output ``t`` (it has
         not: a baseline independent of the action at t)."""
-        enc, (h, c) = self.encode(filled, present)
+        enc_drop, dec_drop = self.dropout(filled.shape[0])
+        enc, (h, c) = self.encode(filled, present, enc_drop)
         start = filled.new_full((filled.shape[0], 1), self.start_token)
-        hidden, _ = self.decoder(self.embedding(torch.cat([start, filled], dim=1)), (h, c))  # [B, T+1, H]
+        hidden, _ = run_lstm(self.decoder, self.embedding(torch.cat([start, filled], dim=1)), (h, c),
+                             dec_drop)  # [B, T+1, H]
         out = self.attention(hidden, enc)
+        if dec_drop is not None:
+            out = out * dec_drop.outputs.unsqueeze(1)  # [B, T+1, H] * [B, 1, H]
         return self.head(out[:, 1:]).squeeze(-1), out
 
     def values(self, out: torch.Tensor, detach: bool = True) -> torch.Tensor:

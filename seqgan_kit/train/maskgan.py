@@ -43,11 +43,15 @@ actor-critic LM GAN with dense per-token rewards, which also runs on the synthet
 
 Defaults are the released code's PTB run (``research/maskgan``: gen lr 3.8877e-5, dis lr 5e-4, critic lr
 5.1761e-7, discount 0.89072, 2 discriminator iterations per generator step, present rate 0.5, contiguous masks);
-the released run also uses 2-layer LSTMs and variational dropout, which this implementation does not have.
+variational dropout while training (``gen_vd_keep_prob`` 0.33971, ``dis_vd_keep_prob`` 0.71940, the released
+README's PTB commands; the released code also keeps it on in the model that fills sequences for the
+discriminator and in the discriminator that scores the generator's fills, which here run in eval mode, without
+dropout). The released run uses 2-layer LSTMs, which this implementation does not have.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,6 +60,7 @@ import torch.nn.functional as F
 
 from ..config import ConfigError, in_range, non_negative, one_of, positive
 from ..errors import UserError
+from ..metrics.infill import masked_nll
 from ..models.maskgan import (
     DISCRIMINATOR_ROLE,
     MaskGANDiscriminator,
@@ -64,8 +69,10 @@ from ..models.maskgan import (
     MaskGANGeneratorConfig,
 )
 from ..models.masks import STRATEGIES, fillable_lengths, make_present, masked_span_length
+from ..runs.checkpoint import load_checkpoint, load_module
 from .divergence import backward_step, clip_gradients, finite_loss, optimizer_step
 from .registry import PhaseFn, register_algorithm
+from .experiment import derived_seed
 from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
@@ -76,6 +83,8 @@ MASK_MLE = "mask_mle"
 D_PRETRAIN = "d_pretrain"
 ACTOR_CRITIC = "actor_critic"
 MASK_MLE_FILE = "generator_maskmle.safetensors"
+MASK_MLE_BEST_FILE = "generator_maskmle_best.safetensors"
+START_FROM = ("last", "best")
 BASELINES = ("critic", "ema", "none")
 EMA_KEY = "maskgan_ema_baselines"
 """``exp.state`` key of the ``ema`` baseline: one float per position (checkpointed)."""
@@ -87,12 +96,25 @@ class MaskGANConfig:
 
     is_present_rate: float = 0.5
     mask_strategy: str = "contiguous"
+    gen_vd_keep_prob: float = 0.33971
+    """The in-filler's variational dropout while it trains (MaskMLE and actor-critic): the probability of keeping
+    a unit (the released ``gen_vd_keep_prob`` of its README's PTB commands; 1: no dropout)."""
+    dis_vd_keep_prob: float = 0.71940
+    """The discriminator's, while it trains (the released ``dis_vd_keep_prob``)."""
     tie_softmax: bool = False
     """The in-filler's softmax weights are its embedding (the released code's ``seq2seq_share_embedding``; needs
     generator.emb_dim == generator.hidden_dim). Off by default: the shared MLE stage trains an LM with its own
     output layer, which tying throws away (poetry, 500 MaskMLE steps: masked-token loss 5.46 tied, 4.17 not)."""
     mask_mle_steps: int = 2000
     mask_mle_lr: float = 7.4876e-4
+    eval_rows: int = 1000
+    """Held-out rows (the first of the test split) whose masked positions every MaskMLE evaluation scores:
+    ``masked_ppl``, the in-filler's teacher-forced perplexity there (masks drawn once, seeded, by the training
+    rule), beside ``lm_masked_ppl``, the pretraining LM's at the same positions (left context only). 0: off."""
+    mask_mle_start_from: str = "last"
+    """Which in-filler the later stages start from: ``last`` (the released code: the end of MaskMLE) or ``best``
+    (the lowest held-out ``masked_ppl`` seen at an evaluation, step 0 included: MaskMLE overfits small corpora),
+    kept as ``generator_maskmle_best.safetensors``."""
     steps: int = 2000
     """Actor-critic steps (one generator update each)."""
     batch_size: int = 64
@@ -127,12 +149,16 @@ class MaskGANConfig:
         in_range(self, "is_present_rate", 0, 1, high_open=True)
         one_of(self, "mask_strategy", STRATEGIES)
         one_of(self, "baseline", BASELINES)
+        one_of(self, "mask_mle_start_from", START_FROM)
+        non_negative(self, "eval_rows")
         positive(self, "batch_size", "mask_mle_lr", "gen_lr", "dis_lr", "critic_lr", "dis_train_iterations",
                  "advantage_clip", "eval_every", "checkpoint_every", "d_pretrain_lr")
         non_negative(self, "mask_mle_steps", "steps", "grad_clip", "d_pretrain_steps")
         if self.window_len < 2:
             raise ConfigError("window_len", f"must be at least 2 tokens, got {self.window_len}")
         in_range(self, "discount", 0, 1)
+        in_range(self, "gen_vd_keep_prob", 0, 1, low_open=True)
+        in_range(self, "dis_vd_keep_prob", 0, 1, low_open=True)
         in_range(self, "baseline_decay", 0, 1, high_open=True)
 
 
@@ -210,13 +236,14 @@ class MaskGANTrainer(Trainer):
         std = exp.cfg.generator.init_std
         sizes = dict(vocab_size=exp.task.vocab_size, seq_len=exp.task.seq_len, **exp.task.special_tokens())
         gcfg = MaskGANGeneratorConfig(emb_dim=lm.emb_dim, hidden_dim=lm.hidden_dim, init_std=std,
-                                      tie_softmax=self.cfg.tie_softmax)
+                                      tie_softmax=self.cfg.tie_softmax, vd_keep_prob=self.cfg.gen_vd_keep_prob)
         # The in-filler wraps the LM and takes its place under the name "generator" (same checkpoint slot, same
         # MLE optimizer parameters): the MLE stage trains and samples the LM through it.
         self.gen: MaskGANGenerator = exp.build_model("maskgan_generator", "generator", gcfg, lm=lm, **sizes)
         exp.modules["generator"] = exp.modules.pop("maskgan_generator")
         exp.generator = self.gen
-        dcfg = MaskGANDiscriminatorConfig(emb_dim=lm.emb_dim, hidden_dim=lm.hidden_dim, init_std=std)
+        dcfg = MaskGANDiscriminatorConfig(emb_dim=lm.emb_dim, hidden_dim=lm.hidden_dim, init_std=std,
+                                          vd_keep_prob=self.cfg.dis_vd_keep_prob)
         self.disc: MaskGANDiscriminator = exp.build_model("discriminator", DISCRIMINATOR_ROLE, dcfg,
                                                           vocab_size=exp.task.vocab_size,
                                                           start_token=self.gen.start_token)
@@ -230,6 +257,7 @@ class MaskGANTrainer(Trainer):
         self.g_model = exp.wrap(self.gen)
         # the critic head sits out of every update without the critic baseline, and of d_pretrain's
         self.d_model = exp.wrap(self.disc, unused_parameters=s.baseline != "critic" or s.d_pretrain_steps > 0)
+        self._held_out: tuple[torch.Tensor, torch.Tensor, tuple[float, int]] | None = None
         self.windows = pack_windows(exp.task.train, self.gen.eos_token, s.window_len) if s.windows else None
         if self.windows is not None and len(self.windows) == 0:
             raise UserError(f"maskgan.windows: the training text has fewer than maskgan.window_len = "
@@ -301,12 +329,63 @@ class MaskGANTrainer(Trainer):
         backward_step(self.mle_optimizer, loss, where, self.cfg.grad_clip, self.seq2seq_params)
         return value
 
+    def held_out_masked_nll(self) -> dict[str, float]:
+        """``masked_ppl`` and ``lm_masked_ppl`` (see ``maskgan.eval_rows``); empty when it is 0."""
+        s, gen, exp = self.cfg, self.gen, self.exp
+        if s.eval_rows == 0:
+            return {}
+        if self._held_out is None:  # rows, masks and the LM's summed NLL: fixed for the whole run
+            rows = exp.task.test[:s.eval_rows]  # [N, T]
+            stream = torch.Generator().manual_seed(derived_seed(exp.cfg.seed, "maskgan_eval_masks"))
+            present = make_present(fillable_lengths(rows, gen.eos_token), rows.shape[1], s.is_present_rate,
+                                   s.mask_strategy, stream, rows.device)  # [N, T]
+            present = gen.keep_structure(rows, present)
+            self._held_out = (rows, present, self._masked_nll(lambda x, _: gen.lm(x) + gen.fill_bias, rows, present))
+        rows, present, (lm_sum, count) = self._held_out
+        if count == 0:
+            return {}
+        nll_sum, _ = self._masked_nll(gen.teacher_forced, rows, present)
+        return {"masked_ppl": math.exp(nll_sum / count), "lm_masked_ppl": math.exp(lm_sum / count)}
+
+    @staticmethod
+    def _masked_nll(logits_of, rows: torch.Tensor, present: torch.Tensor, chunk: int = 256) -> tuple[float, int]:
+        """Summed NLL at the masked positions of ``rows [N, T]`` and their count; ``logits_of(rows, present)``
+        gives ``[n, T, V]`` logits of a chunk of ``chunk`` rows (the caller sets eval mode)."""
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for lo in range(0, len(rows), chunk):
+                x, m = rows[lo:lo + chunk], present[lo:lo + chunk]
+                nll, k = masked_nll(logits_of(x, m), x, m)  # logits [n, T, V]
+                total, count = total + nll, count + k
+        return total, count
+
+    def _mask_mle_report(self, step: int, metrics: dict[str, float]) -> None:
+        """The record of an evaluation step; keeps the in-filler of the lowest held-out masked perplexity."""
+        exp = self.exp
+        training = self.gen.training
+        self.gen.eval()
+        held_out = self.held_out_masked_nll()
+        self.gen.train(training)
+        exp.log(MASK_MLE, "step", step, self.cfg.mask_mle_steps, {**metrics, **held_out,
+                                                                   **exp.evaluate(MASK_MLE, step)})
+        best = exp.state.get("maskmle_best_ppl")
+        if "masked_ppl" in held_out and (best is None or held_out["masked_ppl"] < best):
+            exp.state.update(maskmle_best_ppl=held_out["masked_ppl"], maskmle_best_step=step)
+            exp.save_weights(MASK_MLE_BEST_FILE, ["generator"])
+
     def mask_mle(self, start: int) -> None:
         s, exp = self.cfg, self.exp
         if start == 0:
             self.start_infilling()
         run_units(exp, MASK_MLE, start, s.mask_mle_steps, lambda step: {"mask_mle_loss": self.mask_mle_step(step)},
-                  eval_every=s.eval_every, checkpoint_every=s.checkpoint_every, first={})
+                  eval_every=s.eval_every, checkpoint_every=s.checkpoint_every, first={},
+                  report=self._mask_mle_report)
+        if s.mask_mle_start_from == "best" and "maskmle_best_step" in exp.state:
+            path = exp.run_dir.path / MASK_MLE_BEST_FILE
+            tensors, _ = load_checkpoint(path)
+            load_module("generator", self.gen, tensors, path)
+            print(f"[{MASK_MLE}] continuing from the best in-filler (step {exp.state['maskmle_best_step']}, "
+                  f"held-out masked perplexity {exp.state['maskmle_best_ppl']:.2f})", flush=True)
         exp.save_weights(MASK_MLE_FILE, ["generator"])
 
     # ------------------------------------------------------------------ stage 3: actor-critic
