@@ -71,8 +71,8 @@ from ..models.maskgan import (
 from ..models.masks import STRATEGIES, fillable_lengths, make_present, masked_span_length
 from ..runs.checkpoint import load_checkpoint, load_module
 from .divergence import backward_step, clip_gradients, finite_loss, optimizer_step
-from .registry import PhaseFn, register_algorithm
 from .experiment import derived_seed
+from .registry import PhaseFn, register_algorithm
 from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
