@@ -284,7 +284,8 @@ def main() -> None:
         rows += bench(threads, tasks, precisions, args.repeats, scale, device)
     info["load_after"] = os.getloadavg()
     print(f"\n{info['gpu'] or info['cpu']} (amx_bf16: {info['amx_bf16']}), torch {info['torch']}, "
-          f"commit {info['commit']}, scale {args.scale}, median of {args.repeats}, load {info['load_before']} -> {info['load_after']}")
+          f"commit {info['commit']}, scale {args.scale}, median of {args.repeats}, "
+          f"load {info['load_before']} -> {info['load_after']}")
     print(f"{'threads':>7} {'task':<8}{'prec':<6}{'median s':>10}{'floor s':>10}{'x floor':>9}{'GEMM GF/s':>11}"
           f"{'bf16 speed-up':>15}")
     by = {(r["threads"], r["task"], r["precision"]): r for r in rows}
