@@ -108,7 +108,7 @@ class MaskGANConfig:
     mask_mle_steps: int = 2000
     mask_mle_lr: float = 7.4876e-4
     eval_rows: int = 1000
-    """Held-out rows (the first of the test split) whose masked positions every MaskMLE evaluation scores:
+    """Held-out rows (a seeded draw from the test split) whose masked positions every MaskMLE evaluation scores:
     ``masked_ppl``, the in-filler's teacher-forced perplexity there (masks drawn once, seeded, by the training
     rule), beside ``lm_masked_ppl``, the pretraining LM's at the same positions (left context only). 0: off."""
     mask_mle_start_from: str = "last"
@@ -335,8 +335,9 @@ class MaskGANTrainer(Trainer):
         if s.eval_rows == 0:
             return {}
         if self._held_out is None:  # rows, masks and the LM's summed NLL: fixed for the whole run
-            rows = exp.task.test[:s.eval_rows]  # [N, T]
             stream = torch.Generator().manual_seed(derived_seed(exp.cfg.seed, "maskgan_eval_masks"))
+            pick = torch.randperm(len(exp.task.test), generator=stream)[:s.eval_rows]  # a file may be ordered
+            rows = exp.task.test[pick.to(exp.task.test.device)]  # [N, T]
             present = make_present(fillable_lengths(rows, gen.eos_token), rows.shape[1], s.is_present_rate,
                                    s.mask_strategy, stream, rows.device)  # [N, T]
             present = gen.keep_structure(rows, present)
