@@ -318,6 +318,14 @@ class Experiment:
             save_checkpoint(self.run_dir.path / filename, tensors, self._meta(names))
         self.ranks.barrier()
 
+    def load_weights(self, filename: str, names: list[str]) -> None:
+        """Load the named modules from a weights-only checkpoint of this run (see :meth:`save_weights`), e.g. the
+        best MLE generator a later phase continues from; every rank reads the file."""
+        path = self.run_dir.path / filename
+        tensors, _ = load_checkpoint(path)
+        for name in names:
+            load_module(name, self.modules[name], tensors, path)
+
     def vocab_meta(self) -> dict[str, Any]:
         """``{"vocab": {...}}`` for text runs: which corpus and vocabulary the weights belong to."""
         vocab = getattr(self.task, "vocab", None)

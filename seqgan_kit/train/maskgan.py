@@ -69,7 +69,6 @@ from ..models.maskgan import (
     MaskGANGeneratorConfig,
 )
 from ..models.masks import STRATEGIES, fillable_lengths, make_present, masked_span_length
-from ..runs.checkpoint import load_checkpoint, load_module
 from .divergence import backward_step, clip_gradients, finite_loss, optimizer_step
 from .experiment import derived_seed
 from .registry import PhaseFn, register_algorithm
@@ -382,9 +381,7 @@ class MaskGANTrainer(Trainer):
                   eval_every=s.eval_every, checkpoint_every=s.checkpoint_every, first={},
                   report=self._mask_mle_report)
         if s.mask_mle_start_from == "best" and "maskmle_best_step" in exp.state:
-            path = exp.run_dir.path / MASK_MLE_BEST_FILE
-            tensors, _ = load_checkpoint(path)
-            load_module("generator", self.gen, tensors, path)
+            exp.load_weights(MASK_MLE_BEST_FILE, ["generator"])
             print(f"[{MASK_MLE}] continuing from the best in-filler (step {exp.state['maskmle_best_step']}, "
                   f"held-out masked perplexity {exp.state['maskmle_best_ppl']:.2f})", flush=True)
         exp.save_weights(MASK_MLE_FILE, ["generator"])

@@ -22,7 +22,6 @@ from tqdm import tqdm
 from ..config import non_negative, one_of, positive
 from ..distributed import Ranks, Wrapped
 from ..models.generator import SequenceGenerator
-from ..runs.checkpoint import load_checkpoint, load_module
 from .divergence import backward_step, finite_loss
 from .registry import PhaseFn, register_algorithm
 from .trainer import Trainer, run_units
@@ -162,9 +161,7 @@ class MLEPretraining:
                   checkpoint_every=cfg.checkpoint_every, unit="epoch", first={}, report=self._report)
         exp.save_weights(LAST_FILE, ["generator"])
         if cfg.start_from == "best" and "mle_best_epoch" in exp.state:
-            path = exp.run_dir.path / BEST_FILE
-            tensors, _ = load_checkpoint(path)
-            load_module("generator", exp.generator, tensors, path)
+            exp.load_weights(BEST_FILE, ["generator"])
             print(f"[{PHASE}] continuing from the best MLE generator (epoch {exp.state['mle_best_epoch']}, "
                   f"nll_test {exp.state['mle_best_nll_test']:.4f})", flush=True)
 
