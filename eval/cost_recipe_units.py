@@ -66,8 +66,8 @@ def main() -> None:
     totals: dict[str, list[float]] = {}
     for name, (owner, attr) in units.items():
         setattr(owner, attr, timed(totals, name, getattr(owner, attr)))
-    short = [*args.set, "mle.epochs=1", f"{table}.d_pretrain_rounds={args.rounds}", f"{table}.iterations={args.iterations}",
-             "runtime.threads=1"]
+    short = [*args.set, "mle.epochs=1", f"{table}.d_pretrain_rounds={args.rounds}",
+             f"{table}.iterations={args.iterations}", "runtime.threads=1"]
     with tempfile.TemporaryDirectory() as tmp:
         train(args.recipe, short, run_dir=str(Path(tmp) / "run"))
     algo = cfg.algo
@@ -78,7 +78,8 @@ def main() -> None:
     per_unit = {k: {"count_measured": v[0], "cpu_s": v[1] / v[0], "wall_s": v[2] / v[0]} for k, v in totals.items()}
     estimate = {k: counts[k] * per_unit[k]["cpu_s"] for k in counts if k in per_unit}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result = {"recipe": args.recipe, "overrides": args.set, "commit": commit, "machine": platform.processor() or platform.machine(),
+    result = {"recipe": args.recipe, "overrides": args.set, "commit": commit,
+              "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "load_average_1_5_15": os.getloadavg(), "torch": torch.__version__,
               "threads": 1, "per_unit": per_unit, "recipe_counts": counts, "estimate_cpu_s": estimate,
               "estimate_total_cpu_min": sum(estimate.values()) / 60}

@@ -31,7 +31,6 @@ from summarize_seeds import spread  # eval/ sibling: the scripts' one mean ± sd
 
 from seqgan_kit.cli.sweep import split_label
 from seqgan_kit.metrics.bleu import BleuReferences, self_bleu
-from seqgan_kit.metrics.nll import nll_test
 from seqgan_kit.runs.textmodel import TextModel
 
 ORDERS = (2, 3, 4, 5)
@@ -40,7 +39,7 @@ ORDERS = (2, 3, 4, 5)
 def measure(label: str, path: str, model: TextModel, refs: BleuReferences, seeds: list[int], n: int,
             relgan_n: int) -> dict:
     model.generator.eval()
-    result = {"label": label, "checkpoint": str(path), "nll_test": nll_test(model.generator, model.test_ids()),
+    result = {"label": label, "checkpoint": str(path), "nll_test": model.nll_test(),
               "seeds": {}}
     for seed in seeds:
         t0 = time.perf_counter()

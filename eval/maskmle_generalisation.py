@@ -69,7 +69,8 @@ def main() -> None:
            for split, path in (("train", args.train), ("test", args.test))}
     for split, r in out.items():
         print(f"{split:<5} rows {r['rows']:>5}  masked tokens {r['masked_tokens']:>6}  in-filler masked ppl "
-              f"{r['masked_ppl']:8.2f}  LM masked ppl {r['lm_masked_ppl']:8.2f}  LM NLL/token {r['lm_nll_per_token']:.3f}")
+              f"{r['masked_ppl']:8.2f}  LM masked ppl {r['lm_masked_ppl']:8.2f}  "
+              f"LM NLL/token {r['lm_nll_per_token']:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"checkpoint": args.checkpoint, **vars(args), **out}, indent=1) + "\n")
 

@@ -155,22 +155,18 @@ class Run:
     def nll(self, data: Sequence[str] | torch.Tensor | Sequence[Sequence[int]]) -> float:
         """Mean per-token negative log-likelihood (nats) of ``data`` under the generator.
 
-        Text runs: sentences, tokenized and encoded as in training (cut to ``data.max_tokens``, EOS counted; tokens
-        outside the vocabulary read as UNK). Synthetic runs: token ids ``[N, T]`` (a tensor or lists), each id
-        checked against the vocabulary.
+        Text runs: sentences, tokenized and encoded as in training (cut to ``data.max_tokens``; tokens outside the
+        vocabulary read as UNK), scored as the run's NLL_test (EOS counted; in ``pad`` text the first PAD).
+        Synthetic runs: token ids ``[N, T]`` (a tensor or lists), each id checked against the vocabulary.
         """
         from .metrics.nll import sequence_nll
 
         gen = self.generator
         if self.task == "text":
-            from .data.corpus import encode_examples
-
             model = self.text_model
             if isinstance(data, str) or not all(isinstance(s, str) for s in data):
                 raise UserError("a text run's nll takes a list of sentences (strings)")
-            lines = [s.lower() for s in data] if model.data.lowercase else list(data)
-            rows, _ = encode_examples([model.tokenizer.tokenize(s) for s in lines], model.vocab, gen.seq_len)
-            return sequence_nll(gen, rows.to(gen.device))
+            return model.nll_test(model.encode(list(data)))
         ids = torch.as_tensor(data, dtype=torch.long)
         if ids.dim() != 2 or ids.numel() == 0:
             raise UserError(f"token ids must be a non-empty [N, T] array, got shape {tuple(ids.shape)}")

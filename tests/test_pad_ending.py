@@ -176,6 +176,14 @@ def test_a_tiny_pad_run_feeds_the_discriminator_every_position(tmp_path, monkeyp
     assert any((x == PAD).any() for _, x in seen if not x.is_floating_point())  # real rows hold PADs
     recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all("nll_gen" in r and "nll_test" in r for r in recs)
+    # the Python API and the run's TextModel score held-out text as the run's evaluations did (first PAD counted)
+    import seqgan_kit
+    from seqgan_kit.runs.textmodel import TextModel
+
+    run = seqgan_kit.load(tmp_path / "run")
+    test_lines = (corpus / "test.txt").read_text(encoding="utf-8").splitlines()
+    assert run.nll(test_lines) == pytest.approx(recs[-1]["nll_test"], rel=1e-6)
+    assert TextModel.load(tmp_path / "run").nll_test() == pytest.approx(recs[-1]["nll_test"], rel=1e-6)
 
 
 def test_synthetic_nll_gen_is_the_nll_of_the_training_data(one_thread):

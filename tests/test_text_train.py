@@ -213,3 +213,10 @@ def test_ids_and_text_come_from_the_same_draws(poetry_run, tmp_path, capsys):
     assert out.read_text(encoding="utf-8").splitlines() == decoded
     code, err, _ = cli("sample", str(poetry_run), "-n", "2", "--out", str(tmp_path / "no" / "such" / "dir.txt"))
     assert code == 2 and len(err) == 1 and "cannot write" in err[0], err
+
+
+def test_the_api_scores_held_out_sentences_as_the_runs_evaluation_did(poetry_run, poems):
+    import seqgan_kit
+
+    lines = [line for line in (Path(poems) / "test.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert seqgan_kit.load(poetry_run).nll(lines) == pytest.approx(records(poetry_run)[-1]["nll_test"], rel=1e-6)

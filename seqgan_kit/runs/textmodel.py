@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 
 from ..config import from_dict
-from ..data.corpus import decode_rows, load_lines, load_text_pipeline, prepare_text_data
+from ..data.corpus import decode_rows, encode_examples, load_lines, load_text_pipeline, prepare_text_data
 from ..data.data_config import DataConfig
-from ..data.tokenization import SPECIALS, Tokenizer, Vocab, eval_tokenizer
+from ..data.tokenization import PAD, SPECIALS, Tokenizer, Vocab, eval_tokenizer
 from ..errors import UserError
 from ..files import read_lines
+from ..metrics.nll import sequence_nll_sum
 from ..models.generator import SequenceGenerator
 from ..tasks.evaluation import EvalConfig
 from ..tasks.text import TOKENIZER_DIR
@@ -109,6 +110,24 @@ class TextModel:
         Read from ``data.dir`` as configured (the corpus must still be there), with the run's own vocabulary.
         """
         return prepare_text_data(self.data, self.run_dir / TOKENIZER_DIR, self.seed, log=lambda _: None).test
+
+    def encode(self, sentences: list[str]) -> torch.Tensor:
+        """Sentences as training encodes them: ``[N, T]`` int64 (lowercased when the run lowercases, cut to
+        ``data.max_tokens``, then EOS and PAD, or PAD only in ``pad`` text; tokens outside the vocabulary read
+        as UNK)."""
+        lines = [s.lower() for s in sentences] if self.data.lowercase else list(sentences)
+        tokens = [self.tokenizer.tokenize(s) for s in lines]
+        return encode_examples(tokens, self.vocab, self.data.max_tokens, self.data.ending)[0]
+
+    def nll_test(self, rows: torch.Tensor | None = None) -> float:
+        """NLL_test as the run's evaluations compute it: the mean per-token NLL of ``rows [N, T]`` (default: the
+        test split, :meth:`test_ids`), padding excluded: up to and including EOS, or in ``pad`` text up to and
+        including the first PAD (the PAD that ends the sentence)."""
+        gen = self.generator
+        rows = self.test_ids() if rows is None else rows
+        through = PAD if self.data.ending == "pad" else None
+        total, count = sequence_nll_sum(gen, rows.to(gen.device), self.eval_cfg.batch_size, through)
+        return total / max(count, 1)
 
     def read_references(self, path: str | Path | None = None, limit: int | None = None) -> list[list[str]]:
         """Tokenized references: a file (one per line, strict UTF-8) or, if ``path`` is None, the run's test
