@@ -50,7 +50,7 @@ from ..models.leakgan_generator import NORM_EPS, LeakGANGenerator, TeacherForced
 from ..rl.leakgan_rewards import rescaled_activation, segment_rollout_rewards
 from .divergence import clip_gradients, finite_loss, optimizer_step, sampling_stops_divergence
 from .registry import PhaseFn, register_algorithm
-from .seqgan import train_discriminator
+from .seqgan import round_data, train_discriminator
 from .trainer import Trainer, run_units
 
 if TYPE_CHECKING:
@@ -181,12 +181,7 @@ class LeakGANTrainer(Trainer):
     def d_round(self, epochs: int, where: str) -> tuple[float, float]:
         """One discriminator round on fresh negatives (balanced positives as in SeqGAN's), then the feature leak."""
         s, exp, gen = self.cfg, self.exp, self.exp.generator
-        gen.eval()
-        with sampling_stops_divergence(where):
-            negatives = gen.sample(s.n_negative, batch_size=exp.cfg.eval.batch_size)
-        positives = exp.task.train
-        if s.n_negative < len(positives):
-            positives = positives[torch.randperm(len(positives))[: s.n_negative].to(positives.device)]
+        positives, negatives = round_data(gen, exp.task.train, s.n_negative, exp.cfg.eval.batch_size, where)
         result = train_discriminator(self.disc, self.d_optimizer, positives, negatives, epochs, s.d_batch_size,
                                      where=where, ranks=exp.ranks)
         gen.sync_features(self.disc)

@@ -145,16 +145,10 @@ class MaliGANTrainer(SeqGANTrainer):
 
         Returns the last generator step's statistics with the discriminator statistics of the rounds *before*
         this iteration's (those the generator trained against)."""
-        s, exp = self.cfg, self.exp
-        d_stats = exp.state.setdefault("d_stats", {})
         metrics = {}
-        for _ in range(s.g_steps):
+        for _ in range(self.cfg.g_steps):
             metrics = self.generator_step(it)
-        metrics.update(d_stats)
-        for _ in range(s.d_steps):
-            d_loss, d_acc = self._d_round(s.d_epochs, where=f"iteration {it}")
-            d_stats.update(d_loss=d_loss, d_accuracy=d_acc)
-        return metrics
+        return {**metrics, **self._d_rounds(it)}
 
     def adversarial(self, start_iteration: int) -> None:
         s, exp = self.cfg, self.exp

@@ -147,14 +147,11 @@ class RankGANTrainer(SeqGANTrainer):
         train = self.exp.task.train
         return train[torch.randint(len(train), (k,)).to(train.device)]
 
+    d_stat_names = ("d_loss", "d_auc")
+
     def _d_round(self, epochs: int, where: str = "a ranker round") -> tuple[float, float]:
         s, exp = self.cfg, self.exp
-        exp.generator.eval()
-        with sampling_stops_divergence(where):
-            negatives = exp.generator.sample(s.n_negative, batch_size=exp.cfg.eval.batch_size)
-        positives = exp.task.train
-        if s.n_negative < len(positives):  # balanced classes: as many fresh random positives as negatives
-            positives = positives[torch.randperm(len(positives))[: s.n_negative].to(positives.device)]
+        positives, negatives = self._round_data(where)
         return train_ranker(self.disc, self.d_optimizer, positives, negatives, exp.task.train, epochs,
                             s.d_batch_size, s.ref_size, where=where, model=self.d_model)
 
@@ -185,15 +182,9 @@ class RankGANTrainer(SeqGANTrainer):
     def iteration(self, it: int) -> dict[str, float]:
         """One adversarial iteration: ``g_steps`` policy-gradient updates, then ``d_steps`` ranker rounds (the
         returned ranker statistics are those of the rounds before this iteration's)."""
-        s, exp = self.cfg, self.exp
-        d_stats = exp.state.setdefault("d_stats", {})
-        results = [self.generator_step(it) for _ in range(s.g_steps)]
-        metrics = {"g_loss_per_token": sum(r[0] for r in results) / len(results),
-                   "top_reward_ratio": sum(r[1] for r in results) / len(results), **d_stats}
-        for _ in range(s.d_steps):
-            d_loss, d_auc = self._d_round(s.d_epochs, where=f"iteration {it}")
-            d_stats.update(d_loss=d_loss, d_auc=d_auc)
-        return metrics
+        results = [self.generator_step(it) for _ in range(self.cfg.g_steps)]
+        return {"g_loss_per_token": sum(r[0] for r in results) / len(results),
+                "top_reward_ratio": sum(r[1] for r in results) / len(results), **self._d_rounds(it)}
 
     def adversarial(self, start_iteration: int) -> None:
         s, exp = self.cfg, self.exp

@@ -22,6 +22,7 @@ import torch
 from ..config import in_range, non_negative, positive
 from ..distributed import Ranks, Wrapped
 from ..models.discriminator import CNNDiscriminator
+from ..models.generator import SequenceGenerator
 from ..rl.policy_gradient import policy_gradient_loss
 from ..rl.rollout import RolloutPolicy, rollout_rewards
 from .divergence import backward_step, finite_loss, sampling_stops_divergence
@@ -72,6 +73,20 @@ class SeqGANConfig:
                  "n_negative", "eval_every", "checkpoint_every")
         non_negative(self, "iterations", "d_pretrain_rounds", "d_pretrain_epochs", "d_steps", "d_epochs", "grad_clip")
         in_range(self, "rollout_ema", 0, 1, high_open=True)
+
+
+def round_data(generator: SequenceGenerator, train: torch.Tensor, n_negative: int, batch_size: int,
+               where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A discriminator round's ``(positives [P, T], negatives [n_negative, T])``: fresh samples of ``generator``
+    (in eval mode, ``batch_size`` rows at a time) and, when ``train [N, T]`` is larger, as many random training
+    sequences (balanced classes; drawn from the global torch stream), else all of it."""
+    generator.eval()
+    with sampling_stops_divergence(where):
+        negatives = generator.sample(n_negative, batch_size=batch_size)
+    positives = train
+    if n_negative < len(positives):
+        positives = positives[torch.randperm(len(positives))[:n_negative].to(positives.device)]
+    return positives, negatives
 
 
 def train_discriminator(
@@ -147,14 +162,17 @@ class SeqGANTrainer(Trainer):
         return [(PRETRAIN_D, self.pretrain_discriminator), (ADVERSARIAL, self.adversarial)]
 
     # ------------------------------------------------------------------ discriminator
+    d_stat_names = ("d_loss", "d_accuracy")
+    """What the two numbers a discriminator round returns are logged as."""
+
+    def _round_data(self, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """This run's :func:`round_data`."""
+        exp = self.exp
+        return round_data(exp.generator, exp.task.train, self.cfg.n_negative, exp.cfg.eval.batch_size, where)
+
     def _d_round(self, epochs: int, where: str = "a discriminator round") -> tuple[float, float]:
         s, exp = self.cfg, self.exp
-        exp.generator.eval()
-        with sampling_stops_divergence(where):
-            negatives = exp.generator.sample(s.n_negative, batch_size=exp.cfg.eval.batch_size)
-        positives = exp.task.train
-        if s.n_negative < len(positives):  # balanced classes: as many fresh random positives as negatives
-            positives = positives[torch.randperm(len(positives))[: s.n_negative].to(positives.device)]
+        positives, negatives = self._round_data(where)
         return train_discriminator(self.disc, self.d_optimizer, positives, negatives, epochs,
                                    s.d_batch_size, where=where, ranks=exp.ranks, model=self.d_model)
 
@@ -202,22 +220,27 @@ class SeqGANTrainer(Trainer):
         backward_step(self.g_optimizer, loss, where, s.grad_clip, gen.parameters())
         return value / max(count, 1), reward_sum / max(count, 1)
 
+    def _d_rounds(self, it: int) -> dict[str, float]:
+        """Iteration ``it``'s ``d_steps`` discriminator rounds of ``d_epochs``. Returns the statistics of the
+        latest round *before* them (those the generator of this iteration trained against; empty at first); this
+        iteration's are kept in ``exp.state`` (checkpointed) for the next."""
+        d_stats = self.exp.state.setdefault("d_stats", {})
+        before = dict(d_stats)
+        for _ in range(self.cfg.d_steps):
+            stats = self._d_round(self.cfg.d_epochs, where=f"iteration {it}")
+            d_stats.update(zip(self.d_stat_names, stats, strict=True))
+        return before
+
     def iteration(self, it: int) -> dict[str, float]:
         """One adversarial iteration: ``g_steps`` policy-gradient updates, then ``d_steps`` discriminator rounds.
 
         Returns the generator's loss and mean reward with the discriminator statistics of the rounds *before*
-        this iteration's (those the generator trained against); the discriminator does not change what the task
-        metrics of the generator measure."""
-        s, exp = self.cfg, self.exp
-        d_stats = exp.state.setdefault("d_stats", {})  # the latest discriminator round's loss and accuracy
-        results = [self.generator_step(it) for _ in range(s.g_steps)]
-        metrics = {"g_loss_per_token": sum(r[0] for r in results) / len(results),
-                   "mean_reward": sum(r[1] for r in results) / len(results), **d_stats}
+        this iteration's (:meth:`_d_rounds`); the discriminator does not change what the task metrics of the
+        generator measure."""
+        results = [self.generator_step(it) for _ in range(self.cfg.g_steps)]
         self.rollout_policy.update()
-        for _ in range(s.d_steps):
-            d_loss, d_acc = self._d_round(s.d_epochs, where=f"iteration {it}")
-            d_stats.update(d_loss=d_loss, d_accuracy=d_acc)
-        return metrics
+        return {"g_loss_per_token": sum(r[0] for r in results) / len(results),
+                "mean_reward": sum(r[1] for r in results) / len(results), **self._d_rounds(it)}
 
     def adversarial(self, start_iteration: int) -> None:
         s, exp = self.cfg, self.exp
