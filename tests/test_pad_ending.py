@@ -145,7 +145,7 @@ def _corpus(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_tiny_pad_run_feeds_the_discriminator_every_position(tmp_path, monkeypatch, one_thread):
+def test_a_tiny_pad_run_feeds_the_discriminator_every_position(tmp_path, monkeypatch, one_thread, capsys):
     """End to end (MLE, then Gumbel steps): real and fake batches reach D with no zero rows, nll_gen is logged."""
     import json
     from pathlib import Path
@@ -183,7 +183,21 @@ def test_a_tiny_pad_run_feeds_the_discriminator_every_position(tmp_path, monkeyp
     run = seqgan_kit.load(tmp_path / "run")
     test_lines = (corpus / "test.txt").read_text(encoding="utf-8").splitlines()
     assert run.nll(test_lines) == pytest.approx(recs[-1]["nll_test"], rel=1e-6)
-    assert TextModel.load(tmp_path / "run").nll_test() == pytest.approx(recs[-1]["nll_test"], rel=1e-6)
+    model = TextModel.load(tmp_path / "run")
+    assert model.nll_test() == pytest.approx(recs[-1]["nll_test"], rel=1e-6)
+    # so does `eval nll-test` on a file of the test rows' ids: it stops at the first PAD too
+    from seqgan_kit.cli.main import main
+    from seqgan_kit.metrics.nll import sequence_nll
+
+    rows = model.test_ids()
+    assert (rows == PAD).sum(1).gt(1).any()  # rows with several PADs: counting every position would differ
+    ids = tmp_path / "test_ids.txt"
+    ids.write_text("".join(" ".join(map(str, row)) + "\n" for row in rows.tolist()), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["eval", "nll-test", "--checkpoint", str(tmp_path / "run"), "--samples", str(ids), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["nll_test"]
+    assert got == pytest.approx(recs[-1]["nll_test"], rel=1e-6)
+    assert got != pytest.approx(sequence_nll(model.generator, rows), rel=1e-3)
 
 
 def test_synthetic_nll_gen_is_the_nll_of_the_training_data(one_thread):

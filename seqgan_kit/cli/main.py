@@ -191,12 +191,22 @@ def _cmd_nll_test(args: argparse.Namespace) -> int:
     from ..data.tokens import read_token_file
     from ..metrics.nll import sequence_nll
 
-    gen = _load_generator(args.checkpoint)
+    from ..runs.rundir import RunDir
+
+    text_model = None
+    if RunDir.holding(Path(args.checkpoint)).is_text_run():  # scored as its evaluations score (pad text: to PAD)
+        from ..runs.textmodel import TextModel
+
+        text_model = TextModel.load(args.checkpoint)
+        gen = text_model.generator
+    else:
+        gen = _load_generator(args.checkpoint)
     seqs = read_token_file(args.samples, vocab_size=gen.vocab_size)  # ids checked against the vocabulary
     if seqs.shape[1] > gen.seq_len:
         raise UserError(f"{args.samples} has sequences of {seqs.shape[1]} tokens, longer than the model's seq_len "
                         f"{gen.seq_len}")
-    result = {"nll_test": sequence_nll(gen, seqs), "n_sequences": int(seqs.shape[0])}
+    nll = text_model.nll_test(seqs) if text_model is not None else sequence_nll(gen, seqs)
+    result = {"nll_test": nll, "n_sequences": int(seqs.shape[0])}
     _print_result(result, args.json)
     return 0
 
@@ -283,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(func=_cmd_nll_oracle)
 
-    q = ev.add_parser("nll-test", help="a checkpoint's mean per-token NLL on a file of sequences")
+    q = ev.add_parser("nll-test", help="a checkpoint's mean per-token NLL on a file of sequences (a text run's "
+                                        "counts the tokens its evaluations count: through EOS, or the first PAD "
+                                        "in pad text)")
     q.add_argument("--checkpoint", required=True, metavar="CHECKPOINT_OR_RUN_DIR")
     q.add_argument("--samples", required=True, help="file of token-id lines")
     q.add_argument("--json", action="store_true", help="print one JSON object")
