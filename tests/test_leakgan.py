@@ -329,7 +329,7 @@ def test_resume_inside_the_interleaved_pretraining(leakgan_run, tmp_path, monkey
 
 
 @pytest.mark.slow
-def test_a_tiny_text_run_trains_through_every_phase(tmp_path):
+def test_a_tiny_text_run_trains_through_every_phase(tmp_path, capsys):
     from pathlib import Path
 
     from .conftest import require_shared
@@ -352,6 +352,8 @@ def test_a_tiny_text_run_trains_through_every_phase(tmp_path):
     ], run_dir=str(run))
     recs = records(run)
     assert [r["phase"] for r in recs] == ["pretrain_g", "pretrain_interleaved", "adversarial"]
+    # poetry_mle's start_from = "best" loads nothing when the shared stage has 0 epochs (nothing was trained)
+    assert "continuing from the best MLE generator" not in capsys.readouterr().out
     assert all(math.isfinite(r["nll_test"]) for r in recs)
     assert recs[1]["nll_test"] < recs[0]["nll_test"]  # a pretraining epoch on text lowers the held-out NLL
     assert all(math.isfinite(recs[2][k]) for k in ("goal_loss", "worker_loss", "mean_reward"))

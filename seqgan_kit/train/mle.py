@@ -160,7 +160,7 @@ class MLEPretraining:
         run_units(exp, PHASE, start_epoch, cfg.epochs, self.epoch, eval_every=cfg.eval_every,
                   checkpoint_every=cfg.checkpoint_every, unit="epoch", first={}, report=self._report)
         exp.save_weights(LAST_FILE, ["generator"])
-        if cfg.start_from == "best" and "mle_best_epoch" in exp.state:
+        if cfg.start_from == "best" and cfg.epochs > 0 and "mle_best_epoch" in exp.state:  # 0 epochs: nothing to load
             exp.load_weights(BEST_FILE, ["generator"])
             print(f"[{PHASE}] continuing from the best MLE generator (epoch {exp.state['mle_best_epoch']}, "
                   f"nll_test {exp.state['mle_best_nll_test']:.4f})", flush=True)
