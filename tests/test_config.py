@@ -129,6 +129,7 @@ def test_more_bad_text_settings(tmp_path):
         ({"data": {"card": 5}}, [], "data.card: expected a card name or path"),
         ({"task": "text"}, ["eval.bleu_samples=-3"], "eval.bleu_samples"),
         ({"task": "text"}, ["eval.bleu_references=-1"], "eval.bleu_references"),
+        ({"task": "text"}, ["eval.test_rows=-5"], "eval.test_rows"),
         ({"algorithm": "seqgan"}, ["seqgan.n_negative=0"], "seqgan.n_negative"),
     ]:
         with pytest.raises(UserError, match=message):

@@ -236,3 +236,27 @@ def test_a_pad_corpus_prints_the_test_mean_length_and_the_task_counts_tokens_bef
     assert task.seq_len == 6 and task.special_tokens()["banned_tokens"] == (BOS, EOS)
     assert "eos_token" not in task.special_tokens() and task.fingerprint()["ending"] == "pad"
     assert row_lengths(task.test).double().mean().item() == pytest.approx(mean)
+
+
+def test_eval_test_rows_scores_the_first_test_rows_only(tmp_path, one_thread):
+    """``eval.test_rows = N``: NLL_test of the first N test examples (through the first PAD), not of all."""
+    from seqgan_kit.data.data_config import DataConfig
+    from seqgan_kit.metrics.nll import sequence_nll_sum, through_first
+    from seqgan_kit.models.lstm_generator import LSTMGenerator
+    from seqgan_kit.tasks.evaluation import EvalConfig
+    from seqgan_kit.tasks.text import TextTask
+
+    cfg = DataConfig(dir=str(_corpus(tmp_path / "corpus")), train="train.txt", test="test.txt",
+                     tokenizer="whitespace", max_tokens=6, ending="pad")
+    part, whole = (TextTask(cfg, EvalConfig(bleu_samples=0, test_rows=n), tmp_path / "tok", torch.device("cpu"), 0)
+                   for n in (4, 0))
+    torch.manual_seed(0)
+    gen = LSTMGenerator(part.vocab_size, 4, 4, part.seq_len, **part.special_tokens())
+    rows = part.test[:4]  # [4, 6]
+    lp = gen.log_probs(rows).double()  # [4, 6]
+    keep = gen.token_mask(rows) & through_first(rows, PAD)
+    expected = -(lp * keep).sum().item() / keep.sum().item()
+    assert part.evaluate(gen)["nll_test"] == pytest.approx(expected, rel=1e-9)
+    assert whole.evaluate(gen)["nll_test"] == pytest.approx(
+        (lambda s, c: s / c)(*sequence_nll_sum(gen, whole.test, 256, PAD)), rel=1e-9)
+    assert part.evaluate(gen)["nll_test"] != pytest.approx(whole.evaluate(gen)["nll_test"], rel=1e-6)

@@ -5,7 +5,8 @@ Evaluation during training (every ``eval_every`` epochs/iterations, on the held-
 - ``nll_test``: the generator's mean per-token NLL on the test examples, padding excluded: in ``eos`` text the
   positions up to and including EOS; in ``pad`` text (``data.ending = "pad"``) the positions up to and including
   the first PAD (the PAD that ends the sentence plays EOS's part), so the two modes' ``nll_test`` count the same
-  positions of the same sentences (except a sentence of exactly max_tokens tokens, which has no PAD).
+  positions of the same sentences (except a sentence of exactly max_tokens tokens, which has no PAD). With
+  ``eval.test_rows = N`` only the first N test examples are scored.
 - ``nll_gen`` (when ``eval.nll_gen``): RelGAN's NLL_gen, the mean per-token NLL on the *training* examples with
   RelGAN's normalisation: in ``pad`` text every position, PADs included (its MLE loss divided by T * B); in
   ``eos`` text the positions up to and including EOS (the only tokens an EOS model has).
@@ -108,7 +109,8 @@ class TextTask:
         ranks = ranks or Ranks()
         e = self.eval_cfg
         through = PAD if self.pad_ending else None
-        t_sum, t_count = ranks.sums(*sequence_nll_sum(generator, ranks.shard(self.test), e.batch_size, through))
+        test = self.test[:e.test_rows] if e.test_rows else self.test  # [N_test, T]
+        t_sum, t_count = ranks.sums(*sequence_nll_sum(generator, ranks.shard(test), e.batch_size, through))
         result = {"nll_test": t_sum / max(t_count, 1)}
         if e.nll_gen:
             g_sum, g_count = ranks.sums(*sequence_nll_sum(generator, ranks.shard(self.train), e.batch_size))
