@@ -1,9 +1,11 @@
 """One quality–diversity figure and table for a benchmark: the curves of an ``eval sweep`` and fixed points.
 
-    python eval/quality_diversity_figure.py SWEEP_JSON [--points POINTS_JSON] [--out PREFIX] [--temperature 1]
+    python eval/quality_diversity_figure.py SWEEP_JSON [SWEEP_JSON ...] [--points POINTS_JSON] [--out PREFIX]
+        [--temperature 1]
 
-``SWEEP_JSON`` is ``sweep.json`` from ``seqgan-kit eval sweep ... --out DIR`` (its first run is the baseline,
-e.g. the MLE run). ``POINTS_JSON`` maps a label to one scored sample file, ``{"label": {"bleu": {"2": ...},
+``SWEEP_JSON`` is ``sweep.json`` from ``seqgan-kit eval sweep ... --out DIR``; the first file's first run is the
+baseline (e.g. the MLE run). Several sweeps of the same settings (corpus, orders, temperatures, samples, seed,
+references), e.g. one per run as the runs finish, are drawn as one. ``POINTS_JSON`` maps a label to one scored sample file, ``{"label": {"bleu": {"2": ...},
 "self_bleu": {"2": ...}, "fed": ...}}`` (e.g. Texygen's published samples scored with ``eval bleu`` /
 ``eval self-bleu`` / ``eval fed`` under the same protocol as the sweep). Writes ``PREFIX.png`` (one panel per
 BLEU order: every run's temperature curve, every fixed point as a hollow marker) and ``PREFIX.md`` (each run's
@@ -19,6 +21,36 @@ from pathlib import Path
 from typing import Any
 
 from seqgan_kit.metrics.sweep import curve_bleu
+
+
+SAME = ("corpus", "orders", "temperatures", "n", "self_bleu_samples", "seed")
+"""What sweeps drawn together must share, besides their references."""
+
+
+def references_of(sweep: dict[str, Any]) -> tuple[str, int]:
+    """The references a sweep scored against: its first run's test split (the same for every run of one corpus)
+    or a file, and how many."""
+    refs = sweep["references"]
+    source = "test split" if refs["source"].startswith("test split of ") else refs["source"]
+    return source, refs["n"]
+
+
+def merge(sweeps: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """One sweep with every run of ``sweeps`` (in order); SystemExit when their settings differ or two runs share a
+    label."""
+    merged = {key: sweeps[0][key] for key in SAME}
+    merged["runs"] = {}
+    for sweep, name in zip(sweeps, names, strict=True):
+        differ = [key for key in SAME if sweep[key] != merged[key]]
+        differ += ["references"] if references_of(sweep) != references_of(sweeps[0]) else []
+        if differ:
+            raise SystemExit(f"{name}: {differ[0]} differs from {names[0]}'s; only sweeps of the same settings "
+                             f"are drawn together")
+        for label, records in sweep["runs"].items():
+            if label in merged["runs"]:
+                raise SystemExit(f"{name}: run {label!r} is already in an earlier sweep")
+            merged["runs"][label] = records
+    return merged
 
 
 def rows_at(sweep: dict[str, Any], points: dict[str, dict[str, Any]], temperature: float) -> list[dict[str, Any]]:
@@ -100,12 +132,12 @@ def figure(sweep: dict[str, Any], points: dict[str, dict[str, Any]], path: Path)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("sweep", type=Path)
+    ap.add_argument("sweeps", type=Path, nargs="+")
     ap.add_argument("--points", type=Path, help="fixed points (see the module docstring)")
     ap.add_argument("--out", type=Path, default=Path("quality_diversity"), help="output prefix (.png, .md)")
     ap.add_argument("--temperature", type=float, default=1.0, help="the runs' point in the table (default 1)")
     args = ap.parse_args()
-    sweep = json.loads(args.sweep.read_text(encoding="utf-8"))
+    sweep = merge([json.loads(path.read_text(encoding="utf-8")) for path in args.sweeps], [str(p) for p in args.sweeps])
     points = json.loads(args.points.read_text(encoding="utf-8")) if args.points else {}
     if args.temperature not in sweep["temperatures"]:
         ap.error(f"--temperature {args.temperature:g} is not one of the sweep's {sweep['temperatures']}")
