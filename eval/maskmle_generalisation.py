@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-from seqgan_kit.data.corpus import encode_examples
 from seqgan_kit.metrics.infill import masked_nll
 from seqgan_kit.models.masks import STRATEGIES, fillable_lengths, make_present
 from seqgan_kit.runs.textmodel import TextModel
@@ -29,8 +28,7 @@ def rows_of(model: TextModel, path: str, n: int, seed: int) -> torch.Tensor:
     """``[min(n, S), T]`` encoded rows of ``n`` sentences of ``path`` (seeded draw of the ``S`` non-empty ones)."""
     lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     order = torch.randperm(len(lines), generator=torch.Generator().manual_seed(seed))[:n].tolist()
-    tokens = [model.tokenizer.tokenize(lines[i]) for i in order]
-    return encode_examples(tokens, model.vocab, model.generator.seq_len - 1)[0]
+    return model.encode([lines[i] for i in order])
 
 
 def measure(model: TextModel, rows: torch.Tensor, rate: float, strategy: str, seed: int) -> dict[str, float]:

@@ -5,12 +5,12 @@
 
 ``SWEEP_JSON`` is ``sweep.json`` from ``seqgan-kit eval sweep ... --out DIR``; the first file's first run is the
 baseline (e.g. the MLE run). Several sweeps of the same settings (corpus, orders, temperatures, samples, seed,
-references), e.g. one per run as the runs finish, are drawn as one. ``POINTS_JSON`` maps a label to one scored sample file, ``{"label": {"bleu": {"2": ...},
-"self_bleu": {"2": ...}, "fed": ...}}`` (e.g. Texygen's published samples scored with ``eval bleu`` /
-``eval self-bleu`` / ``eval fed`` under the same protocol as the sweep). Writes ``PREFIX.png`` (one panel per
-BLEU order: every run's temperature curve, every fixed point as a hollow marker) and ``PREFIX.md`` (each run's
-point at ``--temperature`` and every fixed point: BLEU-n, Self-BLEU-n, BLEU minus the baseline curve at the same
-Self-BLEU, FED and mean length where known).
+references), e.g. one per run as the runs finish, are drawn as one. ``POINTS_JSON`` maps a label to one scored
+sample file, ``{"label": {"bleu": {"2": ...}, "self_bleu": {"2": ...}, "fed": ...}}`` (e.g. Texygen's published
+samples scored with ``eval bleu`` / ``eval self-bleu`` / ``eval fed`` under the same protocol as the sweep). Writes
+``PREFIX.png`` (one panel per BLEU order: every run's temperature curve, every fixed point as a hollow marker) and
+``PREFIX.md`` (each run's point at ``--temperature`` and every fixed point: BLEU-n, Self-BLEU-n, BLEU minus the
+baseline curve at the same Self-BLEU, FED and mean length where known).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from seqgan_kit.metrics.sweep import curve_bleu
-
 
 SAME = ("corpus", "orders", "temperatures", "n", "self_bleu_samples", "seed")
 """What sweeps drawn together must share, besides their references."""
@@ -60,17 +59,17 @@ def rows_at(sweep: dict[str, Any], points: dict[str, dict[str, Any]], temperatur
     baseline = runs[next(iter(runs))]
     orders = [str(o) for o in sweep["orders"]]
     out = []
-    items = [(label, next((r for r in recs if r["temperature"] == temperature), None), "")
+    items = [(label, next((r for r in recs if r["temperature"] == temperature), None), f"{temperature:g}")
              for label, recs in runs.items()]
-    items += [(label, point, "fixed") for label, point in points.items()]
-    for label, rec, kind in items:
+    items += [(label, point, "") for label, point in points.items()]  # a fixed sample set has no temperature
+    for label, rec, t in items:
         if rec is None:
             continue
         gap = {}
         for o in orders:
             ref = curve_bleu(baseline, rec["self_bleu"][o], int(o))
             gap[o] = None if ref is None else rec["bleu"][o] - ref
-        out.append({"label": label, "T": "" if kind else f"{temperature:g}", "bleu": rec["bleu"],
+        out.append({"label": label, "T": t, "bleu": rec["bleu"],
                     "self_bleu": rec["self_bleu"], "gap": gap, "fed": rec.get("fed"),
                     "mean_len": rec.get("mean_len")})
     return out
@@ -87,13 +86,15 @@ def table(rows: list[dict[str, Any]], orders: list[str], baseline: str) -> str:
         cells = [r["label"], r["T"]] + [f"{r['bleu'][o]:.3f}" for o in orders]
         cells += [f"{r['self_bleu'][o]:.3f}" for o in orders]
         cells += ["outside" if r["gap"][o] is None else f"{r['gap'][o]:+.3f}" for o in orders]
-        cells += ["" if r["fed"] is None else f"{r['fed']:.4f}", "" if r["mean_len"] is None else f"{r['mean_len']:.1f}"]
+        cells += ["" if r["fed"] is None else f"{r['fed']:.4f}",
+                  "" if r["mean_len"] is None else f"{r['mean_len']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def figure(sweep: dict[str, Any], points: dict[str, dict[str, Any]], path: Path) -> None:
-    """A panel per BLEU order: x = Self-BLEU-n, y = BLEU-n; curves over temperature, fixed points hollow."""
+def figure(sweep: dict[str, Any], points: dict[str, dict[str, Any]], path: Path, temperature: float = 1.0) -> None:
+    """A panel per BLEU order: x = Self-BLEU-n, y = BLEU-n; curves over temperature (a large dot at
+    ``temperature``), fixed points hollow."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,7 +111,7 @@ def figure(sweep: dict[str, Any], points: dict[str, dict[str, Any]], path: Path)
             line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3.5, linewidth=1.1,
                             label=label)
             for x, y, t in pts:
-                if t == 1.0:
+                if t == temperature:
                     ax.plot([x], [y], marker="o", markersize=7, color=line.get_color())
         for i, (label, p) in enumerate(points.items()):
             ax.plot([p["self_bleu"][o]], [p["bleu"][o]], linestyle="none", marker=markers[i % len(markers)],
@@ -121,8 +122,8 @@ def figure(sweep: dict[str, Any], points: dict[str, dict[str, Any]], path: Path)
     for ax in list(axes.flat)[len(orders):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7, loc="lower right")
-    fig.suptitle("Quality vs diversity: each run over temperature (large dot: T = 1), fixed sample sets hollow; "
-                 "better is up and left", fontsize=10)
+    fig.suptitle(f"Quality vs diversity: each run over temperature (large dot: T = {temperature:g}), fixed sample "
+                 "sets hollow; better is up and left", fontsize=10)
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")
     fig.savefig(tmp, dpi=110)
@@ -137,14 +138,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("quality_diversity"), help="output prefix (.png, .md)")
     ap.add_argument("--temperature", type=float, default=1.0, help="the runs' point in the table (default 1)")
     args = ap.parse_args()
-    sweep = merge([json.loads(path.read_text(encoding="utf-8")) for path in args.sweeps], [str(p) for p in args.sweeps])
+    sweep = merge([json.loads(path.read_text(encoding="utf-8")) for path in args.sweeps],
+                  [str(path) for path in args.sweeps])
     points = json.loads(args.points.read_text(encoding="utf-8")) if args.points else {}
     if args.temperature not in sweep["temperatures"]:
         ap.error(f"--temperature {args.temperature:g} is not one of the sweep's {sweep['temperatures']}")
     rows = rows_at(sweep, points, args.temperature)
     baseline = next(iter(sweep["runs"]))
     args.out.with_suffix(".md").write_text(table(rows, [str(o) for o in sweep["orders"]], baseline), encoding="utf-8")
-    figure(sweep, points, args.out.with_suffix(".png"))
+    figure(sweep, points, args.out.with_suffix(".png"), args.temperature)
     print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.png')}")
 
 

@@ -190,7 +190,6 @@ def _cmd_nll_oracle(args: argparse.Namespace) -> int:
 def _cmd_nll_test(args: argparse.Namespace) -> int:
     from ..data.tokens import read_token_file
     from ..metrics.nll import sequence_nll
-
     from ..runs.rundir import RunDir
 
     text_model = None
